@@ -1,0 +1,19 @@
+//! The password-reset domain of pwreset: entities, value types, ports and use cases.
+//!
+//! This crate knows nothing of HTTP, SQL or async runtimes. Adapters (see the
+//! `pwreset-infra` and `pwreset-http` crates) implement the traits in [`ports`]
+//! and call the use cases in [`usecases`].
+
+pub mod model;
+pub mod ports;
+pub mod usecases;
+pub mod values;
+
+pub use model::{
+    AuditKind, AuditRecord, Avatar, ClientInfo, Group, ResetToken, TokenState, User, UserProfile,
+    UserSettings, UserStatus,
+};
+pub use values::{
+    Email, GroupId, NewPassword, PasswordHash, ResetSecret, SecretDigest, SecurityStamp,
+    SubmittedSecret, UserId,
+};

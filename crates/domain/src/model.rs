@@ -1,0 +1,271 @@
+//! Entities of the reset flow, mirroring Cloudreve's users and groups.
+
+use chrono::{DateTime, Utc};
+
+use crate::values::{GroupId, PasswordHash, SecretDigest, SecurityStamp, UserId};
+
+/// Account state, as Cloudreve names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserStatus {
+    /// May sign in and reset its password.
+    Active,
+    /// Registered but not yet activated.
+    Inactive,
+    /// Banned by an administrator.
+    ManualBanned,
+    /// Banned by the system (e.g. over quota).
+    SysBanned,
+}
+
+impl UserStatus {
+    /// Every status, in Cloudreve's order.
+    pub const ALL: [Self; 4] = [Self::Active, Self::Inactive, Self::ManualBanned, Self::SysBanned];
+
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::ManualBanned => "manual_banned",
+            Self::SysBanned => "sys_banned",
+        }
+    }
+
+    /// Parses a stored or typed name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// Where a user's profile picture comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Avatar {
+    /// An uploaded file.
+    File,
+    /// Gravatar, from the email address.
+    Gravatar,
+}
+
+impl Avatar {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Gravatar => "gravatar",
+        }
+    }
+
+    /// Parses a stored name; anything else (including `""`) means no avatar.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "file" => Some(Self::File),
+            "gravatar" => Some(Self::Gravatar),
+            _ => None,
+        }
+    }
+}
+
+/// Per-user preferences kept in Cloudreve's `settings` column.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct UserSettings {
+    /// Primary colour of the user's theme, e.g. `#131313`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_theme: Option<String>,
+    /// Preferred language tag, e.g. `zh-CN`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Whether view settings stay local instead of syncing to the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disable_view_sync: Option<bool>,
+    /// Which share links the profile page shows (`""`, `all_share`, `hide_share`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_links_in_profile: Option<String>,
+}
+
+/// A permission group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Primary key.
+    pub id: GroupId,
+    /// Display name.
+    pub name: String,
+    /// Cloudreve's permission boolset (bit `n` of byte `n / 8` is permission `n`).
+    pub permissions: Vec<u8>,
+    /// Most files in one batch of direct links; 0 forbids batches.
+    pub direct_link_batch_size: i64,
+    /// Seconds a trashed file is kept.
+    pub trash_retention: i64,
+}
+
+/// A user account, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Primary key.
+    pub id: UserId,
+    /// Email address as stored.
+    pub email: String,
+    /// Display name.
+    pub nickname: String,
+    /// bcrypt hash of the password.
+    pub password_hash: PasswordHash,
+    /// Account state.
+    pub status: UserStatus,
+    /// Profile picture source; `None` for none.
+    pub avatar: Option<Avatar>,
+    /// Credit balance, where the deployment uses credits.
+    pub credit: Option<i64>,
+    /// Preferences.
+    pub settings: UserSettings,
+    /// The user's group.
+    pub group_id: GroupId,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change to the row.
+    pub updated_at: DateTime<Utc>,
+    /// Changes whenever the credentials change.
+    pub security_stamp: SecurityStamp,
+}
+
+/// A user together with its group: what the API returns after a reset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    /// The account.
+    pub user: User,
+    /// Its group.
+    pub group: Group,
+}
+
+/// Where a reset token stands at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    /// Can still reset the password.
+    Live,
+    /// Its lifetime is over.
+    Expired,
+    /// It already reset the password.
+    Used,
+    /// A newer token or a completed reset replaced it.
+    Revoked,
+}
+
+/// A reset token: the stored half of a reset link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetToken {
+    /// Primary key.
+    pub id: i64,
+    /// The user whose password the link resets.
+    pub user_id: UserId,
+    /// SHA-256 of the link's secret.
+    pub digest: SecretDigest,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// Fixed at issue time; the token is dead from this instant on.
+    pub expires_at: DateTime<Utc>,
+    /// When it reset the password.
+    pub used_at: Option<DateTime<Utc>>,
+    /// When it was superseded.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ResetToken {
+    /// The token's state at `now`. Used and revoked win over expired, so the
+    /// audit trail says what actually happened to it.
+    pub fn state(&self, now: DateTime<Utc>) -> TokenState {
+        if self.used_at.is_some() {
+            TokenState::Used
+        } else if self.revoked_at.is_some() {
+            TokenState::Revoked
+        } else if now >= self.expires_at {
+            TokenState::Expired
+        } else {
+            TokenState::Live
+        }
+    }
+}
+
+/// What a client told us about itself, for the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// Client IP address.
+    pub ip: Option<String>,
+    /// `User-Agent` header, truncated by the edge.
+    pub user_agent: Option<String>,
+    /// Correlation id of the request.
+    pub correlation_id: Option<String>,
+}
+
+/// Kinds of audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// A reset link was issued.
+    LinkIssued,
+    /// A password was reset with a link.
+    ResetSucceeded,
+}
+
+impl AuditKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LinkIssued => "link_issued",
+            Self::ResetSucceeded => "reset_succeeded",
+        }
+    }
+}
+
+/// One row of the audit trail. Never holds secrets, passwords or hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// What happened.
+    pub kind: AuditKind,
+    /// The user concerned, when known.
+    pub user_id: Option<UserId>,
+    /// Who asked.
+    pub client: ClientInfo,
+    /// Free-form detail (a refusal reason, the issuing channel).
+    pub detail: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn token(now: DateTime<Utc>) -> ResetToken {
+        ResetToken {
+            id: 1,
+            user_id: UserId::new(1).unwrap(),
+            digest: crate::ResetSecret::parse("00000000000000000000000000000000").unwrap().digest(),
+            created_at: now,
+            expires_at: now + Duration::hours(1),
+            used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn token_state_over_time() {
+        let now = Utc::now();
+        let t = token(now);
+        assert_eq!(t.state(now), TokenState::Live);
+        assert_eq!(t.state(now + Duration::minutes(59)), TokenState::Live);
+        assert_eq!(t.state(now + Duration::hours(1)), TokenState::Expired);
+        let used = ResetToken { used_at: Some(now), ..t.clone() };
+        assert_eq!(used.state(now + Duration::hours(2)), TokenState::Used);
+        let revoked = ResetToken { revoked_at: Some(now), ..t };
+        assert_eq!(revoked.state(now), TokenState::Revoked);
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in UserStatus::ALL {
+            assert_eq!(UserStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(UserStatus::parse("banned"), None);
+        assert_eq!(Avatar::parse(""), None);
+        assert_eq!(Avatar::parse("gravatar"), Some(Avatar::Gravatar));
+    }
+}
