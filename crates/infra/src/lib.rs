@@ -1,1 +1,24 @@
-//! placeholder
+//! pwreset's adapters for the domain's ports: diesel storage (SQLite and
+//! PostgreSQL), in-memory storage, bcrypt, Cloudreve hashids, the system
+//! clock and the OS random generator.
+
+pub mod bcrypt;
+pub mod clock;
+pub mod db;
+pub mod defaults;
+mod faults;
+pub mod hashid;
+pub mod memory;
+pub mod random;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+
+#[cfg(test)]
+mod contract;
+
+pub use crate::bcrypt::BcryptHasher;
+pub use crate::clock::SystemClock;
+pub use crate::db::{DatabaseUrl, DieselStore};
+pub use crate::hashid::HashidCodec;
+pub use crate::memory::MemoryStore;
+pub use crate::random::OsRandom;

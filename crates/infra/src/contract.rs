@@ -1,0 +1,429 @@
+//! The storage contract suite: one set of test functions, run against every
+//! storage adapter (in-memory, SQLite, PostgreSQL). It checks what the port
+//! documents in `pwreset_domain::ports` promise, atomicity included.
+//!
+//! A new adapter joins by implementing [`Subject`] and adding a module to the
+//! `contract_suite!` invocation at the bottom.
+
+use std::sync::{Arc, Barrier};
+
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+use diesel::prelude::*;
+use pwreset_domain::ports::{
+    CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, ResetCommit, ResetStore,
+    UserStore,
+};
+use pwreset_domain::{
+    AuditKind, AuditRecord, ClientInfo, Email, GroupId, PasswordHash, ResetSecret, SecurityStamp,
+    TokenState, UserId, UserProfile, UserSettings, UserStatus,
+};
+
+use crate::db::{DatabaseUrl, DieselStore, PoolOptions};
+use crate::defaults::default_groups;
+use crate::faults::{FaultPoint, Faults};
+use crate::memory::MemoryStore;
+use crate::testing::PostgresTestDb;
+
+/// What the suite needs from an adapter beyond the ports: a way to arm
+/// faults, change a status, and read back the audit trail.
+pub(crate) trait Subject: UserStore + ResetStore {
+    fn faults(&self) -> &Faults;
+    fn set_status(&self, id: UserId, status: UserStatus);
+    fn audit_kinds(&self) -> Vec<String>;
+    /// Stores a token without revoking anything (the port never does that).
+    fn plant_token(&self, user: UserId, secret: &ResetSecret, expires_at: DateTime<Utc>);
+}
+
+impl Subject for MemoryStore {
+    fn faults(&self) -> &Faults {
+        MemoryStore::faults(self)
+    }
+    fn set_status(&self, id: UserId, status: UserStatus) {
+        assert!(MemoryStore::set_status(self, id, status));
+    }
+    fn audit_kinds(&self) -> Vec<String> {
+        self.audit_records().iter().map(|r| r.kind.as_str().to_owned()).collect()
+    }
+    fn plant_token(&self, user: UserId, secret: &ResetSecret, expires_at: DateTime<Utc>) {
+        self.plant_token(user, secret.digest(), now(), expires_at);
+    }
+}
+
+impl Subject for DieselStore {
+    fn faults(&self) -> &Faults {
+        DieselStore::faults(self)
+    }
+    fn set_status(&self, id: UserId, status: UserStatus) {
+        assert!(DieselStore::set_status(self, id, status).unwrap());
+    }
+    fn audit_kinds(&self) -> Vec<String> {
+        use crate::db::schema::audit_events::dsl::*;
+        audit_events.order(id.asc()).select(kind).load(&mut *self.pool().get().unwrap()).unwrap()
+    }
+    fn plant_token(&self, user: UserId, secret: &ResetSecret, expires: DateTime<Utc>) {
+        use crate::db::schema::reset_tokens::dsl::*;
+        diesel::insert_into(reset_tokens)
+            .values((
+                user_id.eq(user.get()),
+                digest.eq(secret.digest().as_bytes().as_slice()),
+                created_at.eq(now().naive_utc()),
+                expires_at.eq(expires.naive_utc()),
+            ))
+            .execute(&mut *self.pool().get().unwrap())
+            .unwrap();
+    }
+}
+
+/// Keeps whatever the store needs alive (a temp dir, a test database).
+pub(crate) struct Fixture<G> {
+    pub store: Arc<DieselStore>,
+    _guard: G,
+}
+
+fn sqlite_store() -> Fixture<tempfile::TempDir> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite(dir.path().join("nested/pwreset.db"));
+    let store = DieselStore::connect(&url, &PoolOptions::for_backend(url.backend())).unwrap();
+    store.migrate().unwrap();
+    Fixture { store: Arc::new(store), _guard: dir }
+}
+
+fn postgres_store() -> Option<Fixture<PostgresTestDb>> {
+    let db = PostgresTestDb::create()?;
+    let url = DatabaseUrl::parse(&db.url).unwrap();
+    let store = DieselStore::connect(&url, &PoolOptions::for_backend(url.backend())).unwrap();
+    store.migrate().unwrap();
+    Some(Fixture { store: Arc::new(store), _guard: db })
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn secret(n: u8) -> ResetSecret {
+    let c = char::from(ResetSecret::ALPHABET[usize::from(n) % 62]);
+    ResetSecret::parse(&format!("{}{c}", "S".repeat(31))).unwrap()
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        email: Email::parse(email).unwrap(),
+        nickname: "Jane".into(),
+        password_hash: PasswordHash::new("$2b$04$old-hash".into()),
+        status: UserStatus::Active,
+        group_id: GroupId::new(2).unwrap(),
+        settings: UserSettings { language: Some("zh-CN".into()), ..UserSettings::default() },
+        security_stamp: SecurityStamp::new("old-stamp".into()),
+        created_at: now(),
+    }
+}
+
+fn create(s: &dyn Subject, email: &str) -> UserProfile {
+    s.create_user(&new_user(email)).unwrap()
+}
+
+fn audit(kind: AuditKind, user: UserId, at: DateTime<Utc>) -> AuditRecord {
+    AuditRecord {
+        kind,
+        user_id: Some(user),
+        client: ClientInfo {
+            ip: Some("192.0.2.7".into()),
+            user_agent: Some("contract".into()),
+            correlation_id: None,
+        },
+        detail: None,
+        at,
+    }
+}
+
+fn issue(s: &dyn Subject, user: UserId, secret: &ResetSecret, ttl: Duration) -> i64 {
+    let at = now();
+    s.issue_token(&NewResetToken {
+        user_id: user,
+        digest: secret.digest(),
+        created_at: at,
+        expires_at: at + ttl,
+        audit: audit(AuditKind::LinkIssued, user, at),
+    })
+    .unwrap();
+    s.find_token(&secret.digest()).unwrap().expect("issued token is found").id
+}
+
+fn reset(token_id: i64, user: UserId, hash: &str, at: DateTime<Utc>) -> CompletedReset {
+    CompletedReset {
+        token_id,
+        user_id: user,
+        password_hash: PasswordHash::new(hash.into()),
+        security_stamp: SecurityStamp::new(format!("stamp-for-{hash}")),
+        at,
+        audit: audit(AuditKind::ResetSucceeded, user, at),
+    }
+}
+
+fn token_state(s: &dyn Subject, secret: &ResetSecret) -> TokenState {
+    s.find_token(&secret.digest()).unwrap().unwrap().state(now())
+}
+
+fn password_of(s: &dyn Subject, user: UserId) -> (String, String) {
+    let p = s.find_profile(user).unwrap().unwrap();
+    (p.user.password_hash.expose().to_owned(), p.user.security_stamp.as_str().to_owned())
+}
+
+// ---------------------------------------------------------------- the suite
+
+fn fresh_store_has_cloudreves_default_groups(s: &dyn Subject) {
+    for expected in default_groups() {
+        let by_id = s.find_group(&GroupRef::Id(expected.id)).unwrap();
+        assert_eq!(by_id.as_ref(), Some(&expected));
+        let by_name = s.find_group(&GroupRef::Name(expected.name.clone())).unwrap();
+        assert_eq!(by_name, Some(expected));
+    }
+    assert_eq!(s.find_group(&GroupRef::Id(GroupId::new(99).unwrap())).unwrap(), None);
+    assert_eq!(s.find_group(&GroupRef::Name("admin".into())).unwrap(), None, "names are exact");
+}
+
+fn users_round_trip_and_are_found_case_insensitively(s: &dyn Subject) {
+    let created = create(s, "Jane.Doe@Example.com");
+    assert_eq!(created.user.email, "Jane.Doe@Example.com");
+    assert_eq!(created.user.nickname, "Jane");
+    assert_eq!(created.user.status, UserStatus::Active);
+    assert_eq!(created.user.settings.language.as_deref(), Some("zh-CN"));
+    assert_eq!(created.group.name, "User");
+    assert_eq!(created.user.created_at, created.user.updated_at);
+
+    let found = s.find_user_by_email(&Email::parse("jane.doe@EXAMPLE.COM").unwrap()).unwrap();
+    assert_eq!(found.as_ref(), Some(&created.user));
+    assert_eq!(s.find_profile(created.user.id).unwrap(), Some(created.clone()));
+    assert_eq!(s.find_user_by_email(&Email::parse("jane@example.com").unwrap()).unwrap(), None);
+    assert_eq!(s.find_profile(UserId::new(created.user.id.get() + 100).unwrap()).unwrap(), None);
+
+    let second = create(s, "second@example.com");
+    assert_ne!(second.user.id, created.user.id);
+}
+
+fn duplicate_addresses_and_unknown_groups_are_refused(s: &dyn Subject) {
+    create(s, "taken@example.com");
+    let err = s.create_user(&new_user("TAKEN@example.com")).unwrap_err();
+    assert!(matches!(err, CreateUserError::EmailTaken), "{err:?}");
+
+    let mut orphan = new_user("orphan@example.com");
+    orphan.group_id = GroupId::new(42).unwrap();
+    let err = s.create_user(&orphan).unwrap_err();
+    assert!(matches!(err, CreateUserError::UnknownGroup(g) if g.get() == 42), "{err:?}");
+    assert_eq!(s.find_user_by_email(&Email::parse("orphan@example.com").unwrap()).unwrap(), None);
+}
+
+fn tokens_are_found_by_digest_only(s: &dyn Subject) {
+    let user = create(s, "t@example.com").user.id;
+    let before = now();
+    issue(s, user, &secret(1), Duration::hours(1));
+    let token = s.find_token(&secret(1).digest()).unwrap().unwrap();
+    assert_eq!(token.user_id, user);
+    assert!(token.digest == secret(1).digest());
+    assert!(token.created_at >= before && token.created_at <= now());
+    assert_eq!(token.expires_at, token.created_at + Duration::hours(1), "expiry is fixed at issue");
+    assert_eq!(token.state(now()), TokenState::Live);
+    assert!(s.find_token(&secret(2).digest()).unwrap().is_none());
+    assert_eq!(s.audit_kinds(), ["link_issued"]);
+}
+
+fn issuing_revokes_the_users_older_tokens(s: &dyn Subject) {
+    let user = create(s, "a@example.com").user.id;
+    let other = create(s, "b@example.com").user.id;
+    issue(s, user, &secret(1), Duration::hours(1));
+    issue(s, other, &secret(9), Duration::hours(1));
+    issue(s, user, &secret(2), Duration::hours(1));
+    assert_eq!(token_state(s, &secret(1)), TokenState::Revoked);
+    assert_eq!(token_state(s, &secret(2)), TokenState::Live);
+    assert_eq!(token_state(s, &secret(9)), TokenState::Live, "other users are untouched");
+}
+
+fn a_secret_is_consumed_once(s: &dyn Subject) {
+    let user = create(s, "once@example.com").user.id;
+    let token = issue(s, user, &secret(1), Duration::hours(1));
+    let at = now();
+    match s.complete_reset(&reset(token, user, "$2b$04$first", at)).unwrap() {
+        ResetCommit::Applied(p) => {
+            assert_eq!(p.user.password_hash.expose(), "$2b$04$first");
+            assert_eq!(p.user.security_stamp.as_str(), "stamp-for-$2b$04$first");
+            assert_eq!(p.user.updated_at, at);
+            assert_eq!(p.group.name, "User");
+        }
+        other => panic!("first reset: {other:?}"),
+    }
+    let again = s.complete_reset(&reset(token, user, "$2b$04$second", now())).unwrap();
+    assert_eq!(again, ResetCommit::TokenNotLive);
+    assert_eq!(password_of(s, user).0, "$2b$04$first");
+    assert_eq!(token_state(s, &secret(1)), TokenState::Used);
+    assert_eq!(s.audit_kinds(), ["link_issued", "reset_succeeded"]);
+}
+
+fn a_reset_revokes_the_users_other_tokens(s: &dyn Subject) {
+    let user = create(s, "r@example.com").user.id;
+    let other_user = create(s, "o@example.com").user.id;
+    let first = issue(s, user, &secret(1), Duration::hours(1));
+    // Issuing revokes older tokens, so a second outstanding token can only
+    // come from outside the port (a race, an older version): plant one.
+    s.plant_token(user, &secret(2), now() + Duration::hours(1));
+    issue(s, other_user, &secret(5), Duration::hours(1));
+    assert_eq!(token_state(s, &secret(2)), TokenState::Live);
+    assert!(matches!(
+        s.complete_reset(&reset(first, user, "$2b$04$x", now())).unwrap(),
+        ResetCommit::Applied(_)
+    ));
+    assert_eq!(token_state(s, &secret(2)), TokenState::Revoked, "the user's other token");
+    assert_eq!(token_state(s, &secret(5)), TokenState::Live, "other users keep their tokens");
+}
+
+fn expired_used_and_other_users_tokens_are_refused(s: &dyn Subject) {
+    let user = create(s, "e@example.com").user.id;
+    let other = create(s, "f@example.com").user.id;
+    let token = issue(s, user, &secret(1), Duration::minutes(10));
+    let original = password_of(s, user);
+
+    let expires = s.find_token(&secret(1).digest()).unwrap().unwrap().expires_at;
+    for at in [expires, expires + Duration::seconds(1)] {
+        let outcome = s.complete_reset(&reset(token, user, "$2b$04$late", at)).unwrap();
+        assert_eq!(outcome, ResetCommit::TokenNotLive, "at {at}");
+    }
+    let outcome = s.complete_reset(&reset(token, other, "$2b$04$other", now())).unwrap();
+    assert_eq!(outcome, ResetCommit::TokenNotLive, "another user's token");
+    let outcome = s.complete_reset(&reset(token + 1000, user, "$2b$04$none", now())).unwrap();
+    assert_eq!(outcome, ResetCommit::TokenNotLive, "a token that does not exist");
+
+    assert_eq!(password_of(s, user), original);
+    assert_eq!(password_of(s, other).0, "$2b$04$old-hash");
+    assert_eq!(token_state(s, &secret(1)), TokenState::Live, "refusals do not consume");
+
+    issue(s, user, &secret(2), Duration::hours(1));
+    let revoked = s.complete_reset(&reset(token, user, "$2b$04$revoked", now())).unwrap();
+    assert_eq!(revoked, ResetCommit::TokenNotLive, "a revoked token");
+}
+
+fn inactive_users_are_refused_and_keep_their_token(s: &dyn Subject) {
+    for (i, status) in [UserStatus::Inactive, UserStatus::ManualBanned, UserStatus::SysBanned]
+        .into_iter()
+        .enumerate()
+    {
+        let user = create(s, &format!("banned{i}@example.com")).user.id;
+        let token = issue(s, user, &secret(i as u8), Duration::hours(1));
+        s.set_status(user, status);
+        let outcome = s.complete_reset(&reset(token, user, "$2b$04$new", now())).unwrap();
+        assert_eq!(outcome, ResetCommit::UserNotActive, "{status:?}");
+        assert_eq!(password_of(s, user), ("$2b$04$old-hash".into(), "old-stamp".into()));
+        assert_eq!(token_state(s, &secret(i as u8)), TokenState::Live, "{status:?}");
+    }
+    assert!(!s.audit_kinds().contains(&"reset_succeeded".to_owned()));
+}
+
+fn concurrent_consumers_of_one_secret_have_one_winner(s: Arc<dyn Subject>) {
+    const THREADS: usize = 16;
+    let user = create(&*s, "race@example.com").user.id;
+    let token = issue(&*s, user, &secret(1), Duration::hours(1));
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let outcomes: Vec<(usize, ResetCommit)> = (0..THREADS)
+        .map(|i| {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let outcome =
+                    s.complete_reset(&reset(token, user, &format!("$2b$04$racer{i}"), now()));
+                (i, outcome.expect("no storage error under contention"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let winners: Vec<usize> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, ResetCommit::Applied(_)))
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, ResetCommit::Applied(_) | ResetCommit::TokenNotLive))
+    );
+    assert_eq!(
+        password_of(&*s, user).0,
+        format!("$2b$04$racer{}", winners[0]),
+        "the winner's hash is stored"
+    );
+    assert_eq!(s.audit_kinds().iter().filter(|k| *k == "reset_succeeded").count(), 1);
+}
+
+fn a_failure_inside_the_reset_changes_nothing(s: &dyn Subject) {
+    let user = create(s, "atomic@example.com").user.id;
+    let token = issue(s, user, &secret(1), Duration::hours(1));
+    let before = s.find_profile(user).unwrap().unwrap();
+    let audit_before = s.audit_kinds();
+
+    s.faults().arm(FaultPoint::AfterTokenUpdate);
+    let err = s.complete_reset(&reset(token, user, "$2b$04$doomed", now())).unwrap_err();
+    assert!(err.to_string().contains("injected"), "{err}");
+
+    assert_eq!(
+        s.find_profile(user).unwrap().unwrap(),
+        before,
+        "password, stamp and time unchanged"
+    );
+    assert_eq!(token_state(s, &secret(1)), TokenState::Live, "the secret is still usable");
+    assert_eq!(s.audit_kinds(), audit_before, "no audit row for what did not happen");
+
+    let retry = s.complete_reset(&reset(token, user, "$2b$04$retry", now())).unwrap();
+    assert!(matches!(retry, ResetCommit::Applied(_)), "{retry:?}");
+}
+
+fn times_survive_storage_to_the_microsecond(s: &dyn Subject) {
+    let user = create(s, "time@example.com").user.id;
+    let at = Utc.with_ymd_and_hms(2031, 2, 3, 4, 5, 6).unwrap() + Duration::microseconds(789_012);
+    s.issue_token(&NewResetToken {
+        user_id: user,
+        digest: secret(3).digest(),
+        created_at: at,
+        expires_at: at + Duration::hours(1),
+        audit: audit(AuditKind::LinkIssued, user, at),
+    })
+    .unwrap();
+    let token = s.find_token(&secret(3).digest()).unwrap().unwrap();
+    assert_eq!((token.created_at, token.expires_at), (at, at + Duration::hours(1)));
+}
+
+macro_rules! contract_suite {
+    (shared: [$($shared:ident),* $(,)?], concurrent: [$($conc:ident),* $(,)?]) => {
+        mod memory {
+            use std::sync::Arc;
+            $( #[test] fn $shared() { super::$shared(&crate::memory::MemoryStore::new()) } )*
+            $( #[test] fn $conc() { super::$conc(Arc::new(crate::memory::MemoryStore::new())) } )*
+        }
+        mod sqlite {
+            $( #[test] fn $shared() { let f = super::sqlite_store(); super::$shared(&*f.store) } )*
+            $( #[test] fn $conc() { let f = super::sqlite_store(); super::$conc(f.store.clone()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $shared() { if let Some(f) = super::postgres_store() { super::$shared(&*f.store) } } )*
+            $( #[test] fn $conc() { if let Some(f) = super::postgres_store() { super::$conc(f.store.clone()) } } )*
+        }
+    };
+}
+
+contract_suite! {
+    shared: [
+        fresh_store_has_cloudreves_default_groups,
+        users_round_trip_and_are_found_case_insensitively,
+        duplicate_addresses_and_unknown_groups_are_refused,
+        tokens_are_found_by_digest_only,
+        issuing_revokes_the_users_older_tokens,
+        a_secret_is_consumed_once,
+        a_reset_revokes_the_users_other_tokens,
+        expired_used_and_other_users_tokens_are_refused,
+        inactive_users_are_refused_and_keep_their_token,
+        a_failure_inside_the_reset_changes_nothing,
+        times_survive_storage_to_the_microsecond,
+    ],
+    concurrent: [concurrent_consumers_of_one_secret_have_one_winner]
+}

@@ -1,0 +1,365 @@
+//! Connections: the backend is chosen by URL scheme (keeping the real
+//! connection error, which diesel's derived `establish` would replace), pooled
+//! with r2d2, migrated with the embedded per-backend migrations.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use thiserror::Error;
+
+/// Every backend this build supports, behind one connection type.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// An SQLite database file.
+    Sqlite(SqliteConnection),
+    /// A PostgreSQL server.
+    Postgres(PgConnection),
+}
+
+impl std::fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite(_) => "DbConnection::Sqlite",
+            Self::Postgres(_) => "DbConnection::Postgres",
+        })
+    }
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Key of the PostgreSQL advisory lock that serialises migrations of
+/// instances starting at the same time ("pwreset" on a phone keypad).
+const MIGRATION_LOCK: i64 = 7_973_738;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A parsed `PWRESET_DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH` or a bare file path.
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, passed to libpq as is.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Something went wrong setting up the database.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// The URL's scheme names no supported backend.
+    #[error(
+        "unsupported database URL scheme {0:?}: use sqlite://PATH, a file path, postgres://… or postgresql://…"
+    )]
+    UnknownScheme(String),
+    /// A MySQL URL in a build without MySQL support.
+    #[error("mysql:// URLs need a pwreset built with the `mysql` feature")]
+    MysqlNotBuilt,
+    /// The URL is empty or has no path.
+    #[error("the database URL is empty")]
+    Empty,
+    /// The SQLite file's folder could not be created.
+    #[error("cannot create the folder {path} for the SQLite database: {source}")]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database refused or could not be reached.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL, password hidden.
+        url: String,
+        /// The driver's own error.
+        source: diesel::r2d2::Error,
+    },
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// No pooled connection became free in time.
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://PATH` (relative or absolute: `sqlite://./data/x.db`,
+    /// `sqlite:///var/lib/x.db`), a bare file path, `postgres://…` or
+    /// `postgresql://…`.
+    ///
+    /// # Errors
+    /// [`DbError::UnknownScheme`], [`DbError::MysqlNotBuilt`] or [`DbError::Empty`].
+    pub fn parse(raw: &str) -> Result<Self, DbError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(DbError::Empty);
+        }
+        let Some((scheme, rest)) = raw.split_once("://") else {
+            return match raw.strip_prefix("sqlite:") {
+                Some(path) if !path.is_empty() => Ok(Self::Sqlite(PathBuf::from(path))),
+                Some(_) => Err(DbError::Empty),
+                None => Ok(Self::Sqlite(PathBuf::from(raw))),
+            };
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" if rest.is_empty() => Err(DbError::Empty),
+            "sqlite" => Ok(Self::Sqlite(PathBuf::from(rest))),
+            "postgres" | "postgresql" => Ok(Self::Postgres(raw.to_owned())),
+            "mysql" | "mariadb" => Err(DbError::MysqlNotBuilt),
+            other => Err(DbError::UnknownScheme(other.to_owned())),
+        }
+    }
+
+    /// The backend it names.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The URL with any password replaced by `***`, for logs and errors.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// Hides the password of `scheme://user:password@host…` and of a
+/// `password=` query parameter.
+fn redact_password(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            out = format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]);
+        }
+    }
+    if let Some(start) = out.find("password=") {
+        let value = start + "password=".len();
+        let end = out[value..].find('&').map_or(out.len(), |i| value + i);
+        out.replace_range(value..end, "***");
+    }
+    out
+}
+
+/// Opens connections for the pool, set up for pwreset's use.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+    busy_timeout: Duration,
+}
+
+impl Manager {
+    fn establish(&self) -> Result<DbConnection, diesel::r2d2::Error> {
+        use diesel::r2d2::Error;
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; the busy timeout makes
+                // writers queue instead of failing; FULL sync makes a committed
+                // reset survive power loss, not just a crash.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout.as_millis()
+                ))
+                .map_err(Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url).map_err(Error::ConnectionError)?;
+                // Every timestamp is UTC; make the session agree whatever the
+                // server's default zone.
+                conn.batch_execute("SET TIME ZONE 'UTC'").map_err(Error::QueryError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// The connection pool.
+pub type Pool = r2d2::Pool<Manager>;
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most open connections.
+    pub max_size: u32,
+    /// How long a caller waits for a free connection, and how long SQLite
+    /// waits for a lock, before giving up.
+    pub timeout: Duration,
+}
+
+impl PoolOptions {
+    /// Sensible defaults for the backend: SQLite has one writer at a time, so
+    /// a few connections suffice.
+    pub fn for_backend(backend: Backend) -> Self {
+        let max_size = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        Self { max_size, timeout: Duration::from_secs(5) }
+    }
+}
+
+fn ensure_parent_dir(path: &Path) -> Result<(), DbError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|source| DbError::CreateDir { path: dir.to_owned(), source }),
+        _ => Ok(()),
+    }
+}
+
+/// Opens a pool. One connection is made first, directly, so that a
+/// wrong password or an unreachable server is reported with the driver's own
+/// message instead of a pool timeout.
+///
+/// # Errors
+/// [`DbError::CreateDir`] or [`DbError::Connect`].
+pub fn connect_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool, DbError> {
+    if let DatabaseUrl::Sqlite(path) = url {
+        ensure_parent_dir(path)?;
+    }
+    let manager = Manager { url: url.clone(), busy_timeout: options.timeout };
+    let first =
+        manager.establish().map_err(|source| DbError::Connect { url: url.redacted(), source })?;
+    drop(first);
+    Ok(r2d2::Pool::builder()
+        .max_size(options.max_size)
+        .min_idle(Some(1))
+        .connection_timeout(options.timeout)
+        .build_unchecked(manager))
+}
+
+/// Applies pending migrations; returns the versions applied.
+///
+/// On PostgreSQL an advisory lock makes instances that start together take
+/// turns, so exactly one applies each migration.
+///
+/// # Errors
+/// [`DbError::Migrate`] with the failing migration's message.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    let versions = |r: Result<Vec<diesel::migration::MigrationVersion<'_>>, _>| {
+        r.map(|v| v.iter().map(ToString::to_string).collect())
+            .map_err(|e: Box<dyn std::error::Error + Send + Sync>| DbError::Migrate(e.to_string()))
+    };
+    match conn {
+        DbConnection::Sqlite(c) => versions(c.run_pending_migrations(SQLITE_MIGRATIONS)),
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let applied = versions(c.run_pending_migrations(POSTGRES_MIGRATIONS));
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            applied
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_their_backend() {
+        let sqlite = |p: &str| Ok(DatabaseUrl::Sqlite(PathBuf::from(p)));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://./data/pwreset.db").map_err(|e| e.to_string()),
+            sqlite("./data/pwreset.db")
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/p.db").map_err(|e| e.to_string()),
+            sqlite("/var/lib/p.db")
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:rel.db").map_err(|e| e.to_string()),
+            sqlite("rel.db")
+        );
+        assert_eq!(DatabaseUrl::parse("data/x.db").map_err(|e| e.to_string()), sqlite("data/x.db"));
+        assert_eq!(DatabaseUrl::parse("/abs/x.db").map_err(|e| e.to_string()), sqlite("/abs/x.db"));
+        for pg in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=require"] {
+            assert_eq!(DatabaseUrl::parse(pg).unwrap().backend(), Backend::Postgres);
+        }
+        assert!(matches!(DatabaseUrl::parse("mysql://root@h/db"), Err(DbError::MysqlNotBuilt)));
+        assert!(
+            matches!(DatabaseUrl::parse("redis://h"), Err(DbError::UnknownScheme(s)) if s == "redis")
+        );
+        assert!(matches!(DatabaseUrl::parse("  "), Err(DbError::Empty)));
+        assert!(matches!(DatabaseUrl::parse("sqlite://"), Err(DbError::Empty)));
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/pw?sslmode=require").unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db:5432/pw?sslmode=require");
+        assert_eq!(format!("{url:?}"), "postgres://app:***@db:5432/pw?sslmode=require");
+        let url = DatabaseUrl::parse("postgres://h/pw?user=a&password=s3cret&x=1").unwrap();
+        assert_eq!(url.redacted(), "postgres://h/pw?user=a&password=***&x=1");
+        let url = DatabaseUrl::parse("postgres://app@db/pw").unwrap();
+        assert_eq!(url.redacted(), "postgres://app@db/pw");
+    }
+
+    #[test]
+    fn real_connection_errors_are_kept() {
+        let url =
+            DatabaseUrl::parse("postgres://nobody:pw@127.0.0.1:1/none?connect_timeout=2").unwrap();
+        let err = connect_pool(&url, &PoolOptions::for_backend(Backend::Postgres)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("127.0.0.1") && text.contains("***"), "{text}");
+        assert!(!text.contains("Invalid connection url for multiconnection"), "{text}");
+        assert!(
+            text.to_lowercase().contains("connection refused") || text.contains("connect"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! The diesel storage adapter: SQLite and PostgreSQL behind one
+//! [`DbConnection`], chosen at run time from the database URL.
+
+mod connection;
+mod rows;
+pub(crate) mod schema;
+mod store;
+
+pub use connection::{
+    Backend, DatabaseUrl, DbConnection, DbError, Manager, Pool, PoolOptions, connect_pool,
+    run_migrations,
+};
+pub use store::{DieselStore, SaltSetupError};

@@ -1,0 +1,73 @@
+//! The diesel schema, shared by every backend (the migrations keep the
+//! per-backend DDL in step with it).
+
+diesel::table! {
+    groups (id) {
+        id -> BigInt,
+        name -> Text,
+        permissions -> Binary,
+        direct_link_batch_size -> BigInt,
+        trash_retention -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        nick -> Text,
+        password -> Text,
+        status -> Text,
+        avatar -> Nullable<Text>,
+        credit -> Nullable<BigInt>,
+        settings -> Nullable<Text>,
+        group_id -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        security_stamp -> Text,
+    }
+}
+
+diesel::table! {
+    settings (id) {
+        id -> BigInt,
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    reset_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        digest -> Binary,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        kind -> Text,
+        user_id -> Nullable<BigInt>,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        correlation_id -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> groups (group_id));
+diesel::joinable!(reset_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(groups, users, reset_tokens);
+
+diesel::define_sql_function! {
+    /// SQL `lower()`: ASCII lowercase on every supported backend.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}

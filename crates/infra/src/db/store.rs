@@ -1,0 +1,368 @@
+//! [`DieselStore`]: the ports implemented on SQL, each unit of work in one transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use pwreset_domain::ports::{
+    CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, ResetCommit, ResetStore,
+    StoreError, UserStore,
+};
+use pwreset_domain::{
+    AuditRecord, Email, Group, ResetToken, SecretDigest, User, UserId, UserProfile, UserStatus,
+};
+use thiserror::Error;
+
+use super::connection::{Backend, DatabaseUrl, DbConnection, DbError, Pool, PoolOptions};
+use super::rows::{GroupRow, TokenRow, UserRow};
+use super::schema::{audit_events, groups, lower, reset_tokens, settings, users};
+use crate::faults::{FaultPoint, Faults};
+use crate::hashid::Hashids;
+
+/// Name of the setting that holds the hashid salt (Cloudreve's name).
+const SALT_SETTING: &str = "hash_id_salt";
+
+/// The SQL storage adapter.
+#[derive(Debug)]
+pub struct DieselStore {
+    pool: Pool,
+    backend: Backend,
+    faults: Faults,
+}
+
+/// Why the hashid salt could not be settled.
+#[derive(Debug, Error)]
+pub enum SaltSetupError {
+    /// The configured salt differs from the one the database already uses.
+    #[error(
+        "PWRESET_HASHID_SALT differs from the salt this database already uses; \
+         changing it would change every public user id. Unset it to use the stored salt"
+    )]
+    Mismatch,
+    /// The salt is not usable.
+    #[error("PWRESET_HASHID_SALT is invalid: {0}")]
+    Invalid(#[from] crate::hashid::SaltError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No randomness to generate a salt.
+    #[error(transparent)]
+    Random(#[from] pwreset_domain::ports::RandomError),
+}
+
+/// The error type of a transaction body: a database error, or an early end
+/// that must roll back and report an outcome.
+enum TxError<T> {
+    Db(DieselError),
+    Store(StoreError),
+    Stop(T),
+}
+
+impl<T> From<DieselError> for TxError<T> {
+    fn from(e: DieselError) -> Self {
+        Self::Db(e)
+    }
+}
+
+fn db_error(context: &'static str) -> impl FnOnce(DieselError) -> StoreError {
+    move |e| StoreError::new(context, e)
+}
+
+fn naive(t: DateTime<Utc>) -> chrono::NaiveDateTime {
+    t.naive_utc()
+}
+
+impl DieselStore {
+    /// Connects to the database (without migrating it).
+    ///
+    /// # Errors
+    /// See [`super::connect_pool`].
+    pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, DbError> {
+        let pool = super::connect_pool(url, options)?;
+        Ok(Self { pool, backend: url.backend(), faults: Faults::default() })
+    }
+
+    /// Which backend it talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for health checks and metrics.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    ///
+    /// # Errors
+    /// [`DbError`] when no connection is available or a migration fails.
+    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
+        super::run_migrations(&mut *self.pool.get()?)
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<super::Manager>, StoreError> {
+        self.pool.get().map_err(|e| StoreError::new("no database connection available", e))
+    }
+
+    /// Settles the site's hashid salt: the stored one, or else `configured`,
+    /// or else a fresh random one, stored for every later start (and every
+    /// other instance on the same database).
+    ///
+    /// # Errors
+    /// [`SaltSetupError::Mismatch`] when `configured` differs from the stored salt.
+    pub fn ensure_hashid_salt(&self, configured: Option<&str>) -> Result<String, SaltSetupError> {
+        if let Some(salt) = configured {
+            Hashids::new(salt)?;
+        }
+        let mut conn = self.conn()?;
+        let read = |conn: &mut DbConnection| {
+            settings::table
+                .filter(settings::name.eq(SALT_SETTING))
+                .select(settings::value)
+                .first::<String>(conn)
+                .optional()
+                .map_err(db_error("reading the hashid salt"))
+        };
+        let stored = match read(&mut conn)? {
+            Some(stored) => stored,
+            None => {
+                let fresh = match configured {
+                    Some(salt) => salt.to_owned(),
+                    None => crate::random::alphanumeric(64)?,
+                };
+                let inserted = diesel::insert_into(settings::table)
+                    .values((settings::name.eq(SALT_SETTING), settings::value.eq(&fresh)))
+                    .execute(&mut conn);
+                match inserted {
+                    Ok(_) => fresh,
+                    // Another instance stored one first: use that.
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                        read(&mut conn)?.ok_or_else(|| StoreError::msg("hashid salt vanished"))?
+                    }
+                    Err(e) => return Err(db_error("storing the hashid salt")(e).into()),
+                }
+            }
+        };
+        match configured {
+            Some(salt) if salt != stored => Err(SaltSetupError::Mismatch),
+            _ => {
+                Hashids::new(&stored)?;
+                Ok(stored)
+            }
+        }
+    }
+
+    /// Sets a user's status (operators' tool and tests).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the update fails.
+    pub fn set_status(&self, id: UserId, status: UserStatus) -> Result<bool, StoreError> {
+        let n = diesel::update(users::table.find(id.get()))
+            .set(users::status.eq(status.as_str()))
+            .execute(&mut self.conn()?)
+            .map_err(db_error("updating a user's status"))?;
+        Ok(n == 1)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn faults(&self) -> &Faults {
+        &self.faults
+    }
+}
+
+fn load_profile(conn: &mut DbConnection, id: i64) -> Result<Option<UserProfile>, StoreError> {
+    let row = users::table
+        .inner_join(groups::table)
+        .filter(users::id.eq(id))
+        .select((UserRow::as_select(), GroupRow::as_select()))
+        .first::<(UserRow, GroupRow)>(conn)
+        .optional()
+        .map_err(db_error("reading a user"))?;
+    row.map(|(user, group)| Ok(UserProfile { user: user.try_into()?, group: group.try_into()? }))
+        .transpose()
+}
+
+fn insert_audit(conn: &mut DbConnection, record: &AuditRecord) -> QueryResult<usize> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::kind.eq(record.kind.as_str()),
+            audit_events::user_id.eq(record.user_id.map(UserId::get)),
+            audit_events::client_ip.eq(record.client.ip.as_deref()),
+            audit_events::user_agent.eq(record.client.user_agent.as_deref()),
+            audit_events::correlation_id.eq(record.client.correlation_id.as_deref()),
+            audit_events::detail.eq(record.detail.as_deref()),
+            audit_events::created_at.eq(naive(record.at)),
+        ))
+        .execute(conn)
+}
+
+/// Revokes the user's outstanding tokens except `keep`.
+fn revoke_outstanding(
+    conn: &mut DbConnection,
+    user: UserId,
+    keep: Option<i64>,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let outstanding = reset_tokens::table
+        .filter(reset_tokens::user_id.eq(user.get()))
+        .filter(reset_tokens::used_at.is_null())
+        .filter(reset_tokens::revoked_at.is_null())
+        .filter(reset_tokens::id.ne(keep.unwrap_or(0)));
+    diesel::update(outstanding).set(reset_tokens::revoked_at.eq(naive(at))).execute(conn)
+}
+
+impl ResetStore for DieselStore {
+    fn find_token(&self, digest: &SecretDigest) -> Result<Option<ResetToken>, StoreError> {
+        reset_tokens::table
+            .filter(reset_tokens::digest.eq(digest.as_bytes().as_slice()))
+            .select(TokenRow::as_select())
+            .first::<TokenRow>(&mut self.conn()?)
+            .optional()
+            .map_err(db_error("looking up a reset token"))?
+            .map(ResetToken::try_from)
+            .transpose()
+    }
+
+    fn issue_token(&self, token: &NewResetToken) -> Result<(), StoreError> {
+        // The first statement writes, so SQLite takes its write lock (waiting
+        // for the busy timeout) before reading anything.
+        self.conn()?
+            .transaction(|conn| {
+                revoke_outstanding(conn, token.user_id, None, token.created_at)?;
+                diesel::insert_into(reset_tokens::table)
+                    .values((
+                        reset_tokens::user_id.eq(token.user_id.get()),
+                        reset_tokens::digest.eq(token.digest.as_bytes().as_slice()),
+                        reset_tokens::created_at.eq(naive(token.created_at)),
+                        reset_tokens::expires_at.eq(naive(token.expires_at)),
+                    ))
+                    .execute(conn)?;
+                insert_audit(conn, &token.audit)?;
+                Ok(())
+            })
+            .map_err(db_error("issuing a reset token"))
+    }
+
+    fn complete_reset(&self, reset: &CompletedReset) -> Result<ResetCommit, StoreError> {
+        let at = naive(reset.at);
+        let outcome = self.conn()?.transaction::<_, TxError<ResetCommit>, _>(|conn| {
+            // Consuming the token comes first: it is the statement that makes
+            // concurrent resets with one secret wait for each other (a row
+            // lock on PostgreSQL, the write lock on SQLite) and then re-check
+            // the condition, so exactly one of them sees a live token.
+            let consumed = diesel::update(
+                reset_tokens::table
+                    .filter(reset_tokens::id.eq(reset.token_id))
+                    .filter(reset_tokens::user_id.eq(reset.user_id.get()))
+                    .filter(reset_tokens::used_at.is_null())
+                    .filter(reset_tokens::revoked_at.is_null())
+                    .filter(reset_tokens::expires_at.gt(at)),
+            )
+            .set(reset_tokens::used_at.eq(at))
+            .execute(conn)?;
+            if consumed == 0 {
+                return Err(TxError::Stop(ResetCommit::TokenNotLive));
+            }
+            self.faults.check(FaultPoint::AfterTokenUpdate).map_err(TxError::Store)?;
+
+            let changed = diesel::update(
+                users::table
+                    .filter(users::id.eq(reset.user_id.get()))
+                    .filter(users::status.eq(UserStatus::Active.as_str())),
+            )
+            .set((
+                users::password.eq(reset.password_hash.expose()),
+                users::security_stamp.eq(reset.security_stamp.as_str()),
+                users::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+            if changed == 0 {
+                return Err(TxError::Stop(ResetCommit::UserNotActive));
+            }
+            revoke_outstanding(conn, reset.user_id, Some(reset.token_id), reset.at)?;
+            insert_audit(conn, &reset.audit)?;
+            let profile = load_profile(conn, reset.user_id.get())
+                .map_err(TxError::Store)?
+                .ok_or_else(|| TxError::Store(StoreError::msg("user vanished during reset")))?;
+            Ok(profile)
+        });
+        match outcome {
+            Ok(profile) => Ok(ResetCommit::Applied(Box::new(profile))),
+            Err(TxError::Stop(outcome)) => Ok(outcome),
+            Err(TxError::Store(e)) => Err(e),
+            Err(TxError::Db(e)) => Err(StoreError::new("completing a reset", e)),
+        }
+    }
+}
+
+impl UserStore for DieselStore {
+    fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        users::table
+            .filter(lower(users::email).eq(email.normalized()))
+            .select(UserRow::as_select())
+            .first::<UserRow>(&mut self.conn()?)
+            .optional()
+            .map_err(db_error("looking up a user by email"))?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    fn find_profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError> {
+        load_profile(&mut *self.conn()?, id.get())
+    }
+
+    fn find_group(&self, group: &GroupRef) -> Result<Option<Group>, StoreError> {
+        let mut conn = self.conn()?;
+        let query = groups::table.select(GroupRow::as_select());
+        let row = match group {
+            GroupRef::Id(id) => query.filter(groups::id.eq(id.get())).first::<GroupRow>(&mut conn),
+            GroupRef::Name(name) => {
+                query.filter(groups::name.eq(name)).first::<GroupRow>(&mut conn)
+            }
+        };
+        row.optional().map_err(db_error("looking up a group"))?.map(Group::try_from).transpose()
+    }
+
+    fn create_user(&self, new: &NewUser) -> Result<UserProfile, CreateUserError> {
+        let settings_json = serde_json::to_string(&new.settings)
+            .map_err(|e| StoreError::new("serialising user settings", e))?;
+        let created = self.conn()?.transaction::<_, TxError<CreateUserError>, _>(|conn| {
+            // Inserting first: the unique index on lower(email) and the
+            // foreign key on group_id decide, race-free.
+            let inserted = diesel::insert_into(users::table)
+                .values((
+                    users::email.eq(new.email.as_str()),
+                    users::nick.eq(&new.nickname),
+                    users::password.eq(new.password_hash.expose()),
+                    users::status.eq(new.status.as_str()),
+                    users::settings.eq(&settings_json),
+                    users::group_id.eq(new.group_id.get()),
+                    users::created_at.eq(naive(new.created_at)),
+                    users::updated_at.eq(naive(new.created_at)),
+                    users::security_stamp.eq(new.security_stamp.as_str()),
+                ))
+                .execute(conn);
+            match inserted {
+                Ok(_) => {}
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                    return Err(TxError::Stop(CreateUserError::EmailTaken));
+                }
+                Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+                    return Err(TxError::Stop(CreateUserError::UnknownGroup(new.group_id)));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let id: i64 = users::table
+                .filter(lower(users::email).eq(new.email.normalized()))
+                .select(users::id)
+                .first(conn)?;
+            load_profile(conn, id)
+                .map_err(TxError::Store)?
+                .ok_or_else(|| TxError::Store(StoreError::msg("user vanished after insert")))
+        });
+        created.map_err(|e| match e {
+            TxError::Stop(e) => e,
+            TxError::Store(e) => CreateUserError::Store(e),
+            TxError::Db(e) => CreateUserError::Store(StoreError::new("creating a user", e)),
+        })
+    }
+}
