@@ -1,0 +1,123 @@
+//! `PATCH {prefix}/user/reset/{user_id}`: the seed endpoint.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use pwreset_domain::ports::HashError;
+use pwreset_domain::usecases::{ResetPasswordCommand, ResetPasswordError};
+use pwreset_domain::{ClientInfo, NewPassword, SubmittedSecret};
+use serde::Deserialize;
+
+use crate::correlation::CorrelationId;
+use crate::envelope::{ApiError, Code, Envelope};
+use crate::user::UserResponse;
+use crate::{ApiState, MAX_PUBLIC_ID_LEN};
+
+/// The request body. Unknown fields are ignored, as Cloudreve does.
+#[derive(Deserialize)]
+pub(crate) struct ResetBody {
+    password: String,
+    secret: String,
+}
+
+/// Longest `User-Agent` kept in the audit trail.
+const MAX_USER_AGENT: usize = 256;
+
+pub(crate) fn client_info(req: &HttpRequest, id: CorrelationId) -> ClientInfo {
+    ClientInfo {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+        correlation_id: Some(id.to_string()),
+    }
+}
+
+pub(crate) async fn reset_password(
+    state: web::Data<ApiState>,
+    id: CorrelationId,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<ResetBody>,
+) -> Result<HttpResponse, ApiError> {
+    let debug = state.settings().debug;
+    let public_id = path.into_inner();
+    if public_id.len() > MAX_PUBLIC_ID_LEN {
+        return Err(ApiError::new(
+            Code::ParamErr,
+            format!("User id is longer than {MAX_PUBLIC_ID_LEN} characters"),
+            id,
+        ));
+    }
+    let user_id = state
+        .ids
+        .decode_user(&public_id)
+        .ok_or_else(|| ApiError::new(Code::ParamErr, "User id is not a valid user id", id))?;
+    let ResetBody { password, secret } = body.into_inner();
+    let password = NewPassword::parse(password)
+        .map_err(|e| ApiError::new(Code::ParamErr, capitalise(&e.to_string()), id))?;
+    let command = ResetPasswordCommand {
+        user_id,
+        secret: SubmittedSecret::new(secret),
+        password,
+        client: client_info(&req, id),
+    };
+
+    let reset = state.reset.clone();
+    let outcome = web::block(move || reset.execute(command)).await.map_err(|e| {
+        ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
+    })?;
+    match outcome {
+        Ok(profile) => {
+            tracing::info!(user_id = %profile.user.id, "password reset");
+            let user = UserResponse::new(&profile, &*state.ids, &state.settings().default_language);
+            Ok(HttpResponse::Ok().json(Envelope::success(user)))
+        }
+        Err(e) => Err(refusal(e, id, debug)),
+    }
+}
+
+/// The envelope for each way a reset can fail. Exhaustive on purpose: a new
+/// variant must be given a code here.
+fn refusal(error: ResetPasswordError, id: CorrelationId, debug: bool) -> ApiError {
+    match error {
+        ResetPasswordError::InvalidLink(problem) => {
+            tracing::info!(reason = problem.as_str(), "reset refused: invalid link");
+            ApiError::new(Code::TempLinkExpired, "Reset link is invalid or has expired", id)
+        }
+        ResetPasswordError::UserNotActive => {
+            tracing::info!("reset refused: user not active");
+            ApiError::new(Code::UserNotFound, "User not found or not active", id)
+        }
+        ResetPasswordError::Store(e) => {
+            ApiError::new(Code::DbError, "Database error", id).with_detail(error_chain(&e), debug)
+        }
+        ResetPasswordError::Hash(HashError::Busy) => {
+            ApiError::new(Code::InternalSetting, "Server is busy, please try again shortly", id)
+                .with_detail(HashError::Busy, debug)
+        }
+        ResetPasswordError::Hash(e @ HashError::Failed(_)) => {
+            ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
+        }
+        ResetPasswordError::Random(e) => {
+            ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
+        }
+    }
+}
+
+/// `outer: inner: innermost`, for logs.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}

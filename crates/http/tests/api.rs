@@ -1,0 +1,471 @@
+//! The JSON API through the real actix app (the same `configure` a host or
+//! the `pwreset` binary uses): every row of the error table and the success path.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{App, test, web};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use pwreset_domain::ports::{
+    Clock, HashError, MockPasswordHasher, MockResetStore, PasswordHasher, Ports, StoreError,
+    UserStore,
+};
+use pwreset_domain::usecases::{
+    CreateUser, CreateUserCommand, IssueLinkCommand, IssueResetLink, LinkPolicy,
+};
+use pwreset_domain::{ClientInfo, Email, NewPassword, UserId, UserStatus, ports::GroupRef};
+use pwreset_http::{ApiSettings, ApiState};
+use pwreset_infra::{BcryptHasher, HashidCodec, MemoryStore, OsRandom};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const OLD_PASSWORD: &str = "old-password";
+const NEW_PASSWORD: &str = "n3w-Passw0rd!";
+
+/// A clock tests can move.
+#[derive(Debug)]
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct World {
+    store: Arc<MemoryStore>,
+    hasher: Arc<BcryptHasher>,
+    clock: Arc<TestClock>,
+    ports: Ports,
+}
+
+impl World {
+    fn new() -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let hasher = Arc::new(BcryptHasher::new(4, 4, StdDuration::from_secs(30)).unwrap());
+        let clock = Arc::new(TestClock(Mutex::new(Utc::now().trunc_subsecs(6))));
+        let ports = Ports {
+            users: store.clone(),
+            tokens: store.clone(),
+            hasher: hasher.clone(),
+            clock: clock.clone(),
+            random: Arc::new(OsRandom),
+            ids: Arc::new(HashidCodec::new("test salt").unwrap()),
+        };
+        Self { store, hasher, clock, ports }
+    }
+
+    fn user(&self, email: &str) -> UserId {
+        CreateUser::new(&self.ports)
+            .execute(CreateUserCommand {
+                email: Email::parse(email).unwrap(),
+                nickname: "Jane Doe".into(),
+                password: Some(NewPassword::parse(OLD_PASSWORD.into()).unwrap()),
+                group: GroupRef::Name("User".into()),
+                status: UserStatus::Active,
+            })
+            .unwrap()
+            .user
+            .id
+    }
+
+    /// Issues a link for `email`; returns (public id, secret).
+    fn link(&self, email: &str) -> (String, String) {
+        let policy = LinkPolicy { ttl: Duration::hours(1), site_url: "http://localhost".into() };
+        let link = IssueResetLink::new(&self.ports, policy)
+            .execute(IssueLinkCommand {
+                email: Email::parse(email).unwrap(),
+                client: ClientInfo::default(),
+                channel: "test",
+            })
+            .unwrap();
+        (link.public_id, link.secret.expose().to_owned())
+    }
+
+    fn password_is(&self, email: &str, password: &str) -> bool {
+        let user = self.store.find_user_by_email(&Email::parse(email).unwrap()).unwrap().unwrap();
+        self.hasher.verify(password, &user.password_hash).unwrap()
+    }
+
+    fn state(&self, settings: ApiSettings) -> web::Data<ApiState> {
+        web::Data::new(ApiState::new(&self.ports, settings))
+    }
+}
+
+async fn app(
+    state: web::Data<ApiState>,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+    test::init_service(App::new().configure(pwreset_http::configure(state))).await
+}
+
+fn patch(id: &str, body: &Value) -> test::TestRequest {
+    test::TestRequest::patch().uri(&format!("/api/v4/user/reset/{id}")).set_json(body)
+}
+
+/// Sends a request; returns HTTP status, correlation header and parsed body.
+async fn send(
+    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    req: test::TestRequest,
+) -> (StatusCode, Option<String>, Value) {
+    let res = test::call_service(app, req.to_request()).await;
+    let status = res.status();
+    let header = res.headers().get("x-cr-correlation-id").map(|v| v.to_str().unwrap().to_owned());
+    let bytes = test::read_body(res).await;
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    (status, header, body)
+}
+
+/// Asserts a failure envelope: HTTP 200, the code, exactly the keys
+/// `code`, `msg`, `correlation_id`, and the id echoed in the header.
+fn assert_failure(
+    (status, header, body): &(StatusCode, Option<String>, Value),
+    code: i64,
+) -> String {
+    assert_eq!(*status, StatusCode::OK, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    // serde_json's map is sorted, so this is the key set, not the wire order.
+    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["code", "correlation_id", "msg"], "{body}");
+    let msg = body["msg"].as_str().unwrap().to_owned();
+    assert!(!msg.is_empty());
+    let id = body["correlation_id"].as_str().unwrap();
+    Uuid::parse_str(id).unwrap();
+    assert_eq!(header.as_deref(), Some(id), "header echoes the envelope's id");
+    msg
+}
+
+#[actix_web::test]
+async fn success_replaces_the_password_and_returns_the_seed_user() {
+    let w = World::new();
+    let user = w.user("Jane@Example.com");
+    let (public_id, secret) = w.link("jane@example.com");
+    let app = app(w.state(ApiSettings::default())).await;
+    let correlation = Uuid::new_v4().to_string();
+
+    let (status, header, body) = send(
+        &app,
+        patch(&public_id, &json!({"password": NEW_PASSWORD, "secret": secret}))
+            .insert_header(("X-Cr-Correlation-Id", correlation.as_str())),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header.as_deref(), Some(correlation.as_str()), "success echoes the id too");
+    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["code", "data", "msg"]);
+    assert_eq!(body["code"], 0);
+    assert_eq!(body["msg"], "");
+    let data = &body["data"];
+    support::assert_is_seed_user(data);
+    assert_eq!(data["id"], public_id);
+    assert_eq!(data["email"], "Jane@Example.com");
+    assert_eq!(data["nickname"], "Jane Doe");
+    assert_eq!(data["anonymous"], false);
+    assert_eq!(data["status"], "active");
+    assert_eq!(data["avatar"], Value::Null);
+    assert_eq!(data["preferred_theme"], Value::Null);
+    assert_eq!(data["credit"], Value::Null);
+    assert_eq!(data["language"], "en-US");
+    assert_eq!(data["group"]["name"], "User");
+    assert_eq!(data["group"]["permission"], "nA==");
+    assert_eq!(data["group"]["direct_link_batch_size"], 10);
+    assert_eq!(data["group"]["trash_retention"], 604_800);
+    assert!(
+        data.get("disable_view_sync").is_none() && data.get("share_links_in_profile").is_none()
+    );
+    let created = DateTime::parse_from_rfc3339(data["created_at"].as_str().unwrap()).unwrap();
+    assert!(created.to_rfc3339().ends_with("+00:00"));
+
+    assert!(w.password_is("jane@example.com", NEW_PASSWORD));
+    assert!(!w.password_is("jane@example.com", OLD_PASSWORD));
+    let stamp = w.store.find_profile(user).unwrap().unwrap().user.security_stamp;
+    assert_ne!(stamp.as_str(), "", "a new security stamp");
+    let kinds: Vec<_> = w.store.audit_records().iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["link_issued", "reset_succeeded"]);
+    let audit = w.store.audit_records().pop().unwrap();
+    assert_eq!(audit.client.correlation_id.as_deref(), Some(correlation.as_str()));
+}
+
+#[actix_web::test]
+async fn a_secret_works_once() {
+    let w = World::new();
+    w.user("once@example.com");
+    let (id, secret) = w.link("once@example.com");
+    let app = app(w.state(ApiSettings::default())).await;
+    let first = send(&app, patch(&id, &json!({"password": NEW_PASSWORD, "secret": secret}))).await;
+    assert_eq!(first.2["code"], 0);
+    let second = send(&app, patch(&id, &json!({"password": "another-pw", "secret": secret}))).await;
+    assert_failure(&second, 40030);
+    assert!(w.password_is("once@example.com", NEW_PASSWORD));
+}
+
+#[actix_web::test]
+async fn bad_input_is_40001_says_why_and_changes_nothing() {
+    let w = World::new();
+    let user = w.user("bad@example.com");
+    let other_group_id = "wrong";
+    let (id, secret) = w.link("bad@example.com");
+    let app = app(w.state(ApiSettings::default())).await;
+    let uri = format!("/api/v4/user/reset/{id}");
+    let raw = |body: &str, content_type: &str| {
+        test::TestRequest::patch()
+            .uri(&uri)
+            .insert_header(("Content-Type", content_type))
+            .set_payload(body.to_owned())
+    };
+    let group_public_id = {
+        use pwreset_domain::ports::PublicIdCodec;
+        HashidCodec::new("test salt")
+            .unwrap()
+            .encode_group(pwreset_domain::GroupId::new(user.get()).unwrap())
+    };
+    let cases: Vec<(&str, test::TestRequest, &str)> = vec![
+        ("malformed JSON", raw("{\"password\": ", "application/json"), "Malformed JSON"),
+        ("not an object", raw("[1,2]", "application/json"), "Invalid request body"),
+        (
+            "wrong content type",
+            raw(&json!({"password": NEW_PASSWORD, "secret": secret}).to_string(), "text/plain"),
+            "Content-Type",
+        ),
+        ("missing password", patch(&id, &json!({"secret": secret})), "missing field `password`"),
+        (
+            "missing secret",
+            patch(&id, &json!({"password": NEW_PASSWORD})),
+            "missing field `secret`",
+        ),
+        ("wrong type", patch(&id, &json!({"password": 123456, "secret": secret})), "invalid type"),
+        ("null password", patch(&id, &json!({"password": null, "secret": secret})), "invalid type"),
+        (
+            "too short",
+            patch(&id, &json!({"password": "12345", "secret": secret})),
+            "at least 6 characters",
+        ),
+        (
+            "too long",
+            patch(&id, &json!({"password": "a".repeat(65), "secret": secret})),
+            "at most 64 characters",
+        ),
+        (
+            "over 72 bytes",
+            patch(&id, &json!({"password": "密".repeat(25), "secret": secret})),
+            "72 bytes",
+        ),
+        ("NUL", patch(&id, &json!({"password": "abc\u{0}defg", "secret": secret})), "NUL"),
+        (
+            "oversized body",
+            patch(
+                &id,
+                &json!({"password": NEW_PASSWORD, "secret": secret, "pad": "x".repeat(17 * 1024)}),
+            ),
+            "larger than 16 KiB",
+        ),
+        (
+            "undecodable id",
+            patch(other_group_id, &json!({"password": NEW_PASSWORD, "secret": secret})),
+            "not a valid user id",
+        ),
+        (
+            "group id",
+            patch(&group_public_id, &json!({"password": NEW_PASSWORD, "secret": secret})),
+            "not a valid user id",
+        ),
+        (
+            "id over 32 characters",
+            patch(&"a".repeat(33), &json!({"password": NEW_PASSWORD, "secret": secret})),
+            "longer than 32",
+        ),
+    ];
+    for (name, req, expected) in cases {
+        let answer = send(&app, req).await;
+        let msg = assert_failure(&answer, 40001);
+        assert!(msg.contains(expected), "{name}: {msg:?} should mention {expected:?}");
+    }
+    assert!(w.password_is("bad@example.com", OLD_PASSWORD), "no bad request changed anything");
+    let ok = send(&app, patch(&id, &json!({"password": NEW_PASSWORD, "secret": secret}))).await;
+    assert_eq!(ok.2["code"], 0, "the secret is still usable: {}", ok.2);
+}
+
+#[actix_web::test]
+async fn every_kind_of_dead_link_is_40030() {
+    let w = World::new();
+    w.user("a@example.com");
+    w.user("b@example.com");
+    let (id_a, secret_a) = w.link("a@example.com");
+    let (_id_b, secret_b) = w.link("b@example.com");
+    let app = app(w.state(ApiSettings::default())).await;
+    let body = |secret: &str| json!({"password": NEW_PASSWORD, "secret": secret});
+
+    let unknown = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+    let malformed = "not-a-secret";
+    for (name, secret) in
+        [("unknown", unknown), ("malformed", malformed), ("other user's", secret_b.as_str())]
+    {
+        let answer = send(&app, patch(&id_a, &body(secret))).await;
+        assert_failure(&answer, 40030);
+        assert!(answer.2["msg"].as_str().unwrap().contains("expired"), "{name}");
+    }
+    // A revoked secret: a newer link replaced it.
+    let (_, newer) = w.link("a@example.com");
+    assert_failure(&send(&app, patch(&id_a, &body(&secret_a))).await, 40030);
+    // An expired one.
+    w.clock.advance(Duration::hours(1));
+    assert_failure(&send(&app, patch(&id_a, &body(&newer))).await, 40030);
+    assert!(w.password_is("a@example.com", OLD_PASSWORD));
+    assert!(w.password_is("b@example.com", OLD_PASSWORD));
+}
+
+#[actix_web::test]
+async fn inactive_users_get_40021_and_keep_their_secret() {
+    let w = World::new();
+    let user = w.user("banned@example.com");
+    let (id, secret) = w.link("banned@example.com");
+    let app = app(w.state(ApiSettings::default())).await;
+    let body = json!({"password": NEW_PASSWORD, "secret": secret});
+    for status in [UserStatus::Inactive, UserStatus::ManualBanned, UserStatus::SysBanned] {
+        w.store.set_status(user, status);
+        assert_failure(&send(&app, patch(&id, &body)).await, 40021);
+    }
+    // The id alone reveals nothing: a wrong secret for the banned user is 40030.
+    let wrong = json!({"password": NEW_PASSWORD, "secret": "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"});
+    assert_failure(&send(&app, patch(&id, &wrong)).await, 40030);
+    w.store.set_status(user, UserStatus::Active);
+    assert_eq!(send(&app, patch(&id, &body)).await.2["code"], 0);
+}
+
+/// Ports whose token store fails like a database that went away.
+fn failing_store_ports(w: &World) -> Ports {
+    let mut tokens = MockResetStore::new();
+    tokens
+        .expect_find_token()
+        .returning(|_| Err(StoreError::msg("could not connect to server: Connection refused")));
+    Ports { tokens: Arc::new(tokens), ..w.ports.clone() }
+}
+
+#[actix_web::test]
+async fn database_failure_is_50001_with_detail_only_in_debug() {
+    let w = World::new();
+    w.user("db@example.com");
+    let (id, secret) = w.link("db@example.com");
+    let body = json!({"password": NEW_PASSWORD, "secret": secret});
+
+    let quiet =
+        app(web::Data::new(ApiState::new(&failing_store_ports(&w), ApiSettings::default()))).await;
+    let answer = send(&quiet, patch(&id, &body)).await;
+    assert_failure(&answer, 50001);
+    assert!(!answer.2.to_string().contains("Connection refused"), "no internals in production");
+
+    let settings = ApiSettings { debug: true, ..ApiSettings::default() };
+    let debug = app(web::Data::new(ApiState::new(&failing_store_ports(&w), settings))).await;
+    let (status, _, body) = send(&debug, patch(&id, &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["code"], 50001);
+    assert!(body["error"].as_str().unwrap().contains("Connection refused"), "{body}");
+}
+
+#[actix_web::test]
+async fn hasher_failure_is_50005_and_nothing_changes() {
+    let w = World::new();
+    w.user("hash@example.com");
+    let (id, secret) = w.link("hash@example.com");
+    let mut hasher = MockPasswordHasher::new();
+    hasher.expect_hash().returning(|_| Err(HashError::Failed("cost not allowed".into())));
+    let ports = Ports { hasher: Arc::new(hasher), ..w.ports.clone() };
+    let app = app(web::Data::new(ApiState::new(&ports, ApiSettings::default()))).await;
+    let body = json!({"password": NEW_PASSWORD, "secret": secret});
+    assert_failure(&send(&app, patch(&id, &body)).await, 50005);
+    assert!(w.password_is("hash@example.com", OLD_PASSWORD));
+
+    let real = self::app(w.state(ApiSettings::default())).await;
+    assert_eq!(send(&real, patch(&id, &body)).await.2["code"], 0, "the secret survived");
+}
+
+#[actix_web::test]
+async fn unknown_routes_and_methods_get_envelopes() {
+    let w = World::new();
+    let app = app(w.state(ApiSettings::default())).await;
+    let (status, _, body) = send(&app, test::TestRequest::get().uri("/api/v4/nope")).await;
+    assert_eq!((status, body["code"].as_i64()), (StatusCode::NOT_FOUND, Some(404)));
+    let (status, _, body) =
+        send(&app, test::TestRequest::get().uri("/api/v4/user/reset/abc")).await;
+    assert_eq!((status, body["code"].as_i64()), (StatusCode::METHOD_NOT_ALLOWED, Some(405)));
+}
+
+#[actix_web::test]
+async fn correlation_ids_are_taken_when_valid_and_minted_otherwise() {
+    let w = World::new();
+    let app = app(w.state(ApiSettings::default())).await;
+    let body = json!({"password": NEW_PASSWORD, "secret": "x"});
+    let given = Uuid::new_v4().to_string();
+    let answer =
+        send(&app, patch("abc", &body).insert_header(("X-Cr-Correlation-Id", given.as_str())))
+            .await;
+    assert_failure(&answer, 40001);
+    assert_eq!(answer.2["correlation_id"], given);
+
+    let answer =
+        send(&app, patch("abc", &body).insert_header(("X-Cr-Correlation-Id", "<script>"))).await;
+    assert_failure(&answer, 40001);
+    assert_ne!(answer.2["correlation_id"], "<script>");
+    let fresh = send(&app, patch("abc", &body)).await;
+    assert_failure(&fresh, 40001);
+    assert_ne!(fresh.2["correlation_id"], answer.2["correlation_id"], "fresh per request");
+}
+
+#[actix_web::test]
+async fn mounts_under_another_prefix_beside_host_routes() {
+    let w = World::new();
+    w.user("host@example.com");
+    let (id, secret) = w.link("host@example.com");
+    let settings = ApiSettings { prefix: "/auth/".into(), ..ApiSettings::default() };
+    let app = test::init_service(
+        App::new()
+            .route("/host", web::get().to(|| async { "host route" }))
+            .configure(pwreset_http::configure(w.state(settings))),
+    )
+    .await;
+    let req = test::TestRequest::patch()
+        .uri(&format!("/auth/user/reset/{id}"))
+        .set_json(json!({"password": NEW_PASSWORD, "secret": secret}));
+    assert_eq!(send(&app, req).await.2["code"], 0);
+    let host =
+        test::call_and_read_body(&app, test::TestRequest::get().uri("/host").to_request()).await;
+    assert_eq!(host, "host route");
+}
+
+#[actix_web::test]
+async fn the_seed_schema_check_bites() {
+    let good = json!({
+        "id": "lpua", "email": "a@b.c", "nickname": "n", "created_at": "2023-08-06T19:21:59+08:00",
+        "anonymous": false, "status": "active", "avatar": null, "preferred_theme": null, "credit": null,
+        "language": "en-US",
+        "group": {"id": "1AI8", "name": "Admin", "permission": "/f8B", "direct_link_batch_size": 10, "trash_retention": 864000}
+    });
+    support::assert_is_seed_user(&good);
+    let validator = support::user_validator();
+    let broken = |f: fn(&mut Value)| {
+        let mut v = good.clone();
+        f(&mut v);
+        v
+    };
+    for bad in [
+        broken(|v| v["avatar"] = json!("")),
+        broken(|v| v["created_at"] = json!("yesterday")),
+        broken(|v| drop(v.as_object_mut().unwrap().remove("language"))),
+        broken(|v| drop(v["group"].as_object_mut().unwrap().remove("permission"))),
+        broken(|v| v["unexpected"] = json!(1)),
+        broken(|v| v["credit"] = json!("many")),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad}");
+    }
+}
