@@ -51,14 +51,17 @@ impl FromRequest for CorrelationId {
 }
 
 /// Assigns the request its correlation id, runs it inside a span that
-/// carries the id, and echoes the id in the response header. Idempotent: when
-/// an outer layer already assigned an id, it is kept.
+/// carries the id, logs its status and latency, and echoes the id in the
+/// response header. Idempotent: when an outer layer (the host application's
+/// `App`) already did all this, it steps aside.
 pub async fn correlation_middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let existing = req.extensions().get::<CorrelationId>().copied();
-    let id = existing.unwrap_or_else(|| CorrelationId::from_header(req.headers().get(HEADER)));
+    if req.extensions().get::<CorrelationId>().is_some() {
+        return next.call(req).await;
+    }
+    let id = CorrelationId::from_header(req.headers().get(HEADER));
     req.extensions_mut().insert(id);
     let span = tracing::info_span!(
         "request",
@@ -66,7 +69,15 @@ pub async fn correlation_middleware(
         path = %req.path(),
         correlation_id = %id,
     );
-    let mut res = next.call(req).instrument(span).await?;
+    let started = std::time::Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
         res.headers_mut().insert(HEADER, value);
     }

@@ -1,1 +1,32 @@
-fn main() {}
+//! `pwreset`: the password-reset service. This crate only wires things
+//! together: configuration, the command line, and the concrete adapters
+//! behind the domain's ports.
+
+mod cli;
+mod config;
+mod duration;
+mod serve;
+mod wiring;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let config = match config::Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("pwreset: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    wiring::init_tracing(&config, args.command.default_log_level());
+    match cli::run(args, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pwreset: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,34 @@
+# pwreset — common tasks. `make run` serves on SQLite; `make test` runs every test.
+
+CARGO ?= cargo
+
+# Database servers for the tests (each test creates and drops its own database).
+PWRESET_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+export PWRESET_TEST_POSTGRES_URL
+
+.PHONY: run build test lint fmt check-migrations clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+run: ## serve on http://127.0.0.1:5212 with the SQLite database ./data/pwreset.db
+	$(CARGO) run --release -p pwreset-server --bin pwreset -- serve
+
+build: ## release build of the pwreset binary (target/release/pwreset)
+	$(CARGO) build --release -p pwreset-server --bin pwreset
+
+test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL), HTTP, end to end
+	$(CARGO) test --workspace
+
+lint: ## rustfmt check and clippy with warnings denied
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+check-migrations: ## fail when the backends' migration folders differ
+	@scripts/check-migrations.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,212 @@
+//! The command line. JSON results go to stdout, diagnostics to stderr.
+
+use std::io::{BufRead, Write};
+
+use chrono::SecondsFormat;
+use clap::{Args, Parser, Subcommand};
+use pwreset_domain::ports::GroupRef;
+use pwreset_domain::usecases::{
+    CreateUser, CreateUserCommand, IssueLinkCommand, IssueLinkError, IssueResetLink, LinkPolicy,
+};
+use pwreset_domain::{ClientInfo, Email, GroupId, NewPassword, UserStatus};
+use pwreset_http::UserResponse;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::wiring::wire;
+
+/// pwreset: the "forgot my password" flow of a Cloudreve-compatible account system.
+///
+/// Configuration comes from PWRESET_* environment variables; see docs/configuration.md.
+#[derive(Debug, Parser)]
+#[command(name = "pwreset", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage reset tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print it as JSON.
+    Create(CreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Email address (unique, case-insensitively).
+    #[arg(long)]
+    email: String,
+    /// Display name.
+    #[arg(long)]
+    nickname: String,
+    /// Read the initial password from one line of standard input. Without it
+    /// the account gets an unusable random password until it is reset.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Group name or numeric id.
+    #[arg(long, default_value = "User")]
+    group: String,
+    /// Initial status: active, inactive, manual_banned or sys_banned.
+    #[arg(long, default_value = "active")]
+    status: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a reset link for a user and print {user_id, secret, url, expires_at}.
+    Issue {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+impl Command {
+    /// The server reports what it does; one-shot commands stay quiet unless
+    /// something goes wrong.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Self::Serve | Self::Migrate => "info",
+            Self::User(_) | Self::Token(_) => "warn",
+        }
+    }
+}
+
+/// Runs a command.
+pub fn run(cli: Cli, config: Config) -> Result<(), String> {
+    match cli.command {
+        Command::Serve => crate::serve::serve(config),
+        Command::Migrate => {
+            let wired = wire(&config)?;
+            eprintln!("database {} is up to date", config.database_url.redacted());
+            drop(wired);
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => create_user(&config, args),
+        Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| e.to_string())?;
+    writeln!(out).map_err(|e| e.to_string())
+}
+
+/// Reads one line and drops one trailing newline (`\n` or `\r\n`).
+fn read_password_line(input: &mut impl BufRead) -> Result<NewPassword, String> {
+    let mut line = String::new();
+    input.read_line(&mut line).map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    let line = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+    NewPassword::parse(line.to_owned()).map_err(|e| format!("--password-stdin: {e}"))
+}
+
+fn create_user(config: &Config, args: CreateArgs) -> Result<(), String> {
+    let email = Email::parse(&args.email).map_err(|e| format!("--email: {e}"))?;
+    let status = UserStatus::parse(&args.status).ok_or_else(|| {
+        format!(
+            "--status: must be active, inactive, manual_banned or sys_banned, got {:?}",
+            args.status
+        )
+    })?;
+    let group = match args.group.trim().parse::<i64>() {
+        Ok(n) => GroupRef::Id(GroupId::new(n).map_err(|e| format!("--group: {e}"))?),
+        Err(_) => GroupRef::Name(args.group.trim().to_owned()),
+    };
+    let password = if args.password_stdin {
+        Some(read_password_line(&mut std::io::stdin().lock())?)
+    } else {
+        None
+    };
+    let wired = wire(config)?;
+    let profile = CreateUser::new(&wired.ports)
+        .execute(CreateUserCommand { email, nickname: args.nickname, password, group, status })
+        .map_err(|e| e.to_string())?;
+    print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.default_language))
+}
+
+#[derive(Serialize)]
+struct IssuedToken {
+    user_id: String,
+    secret: String,
+    url: String,
+    expires_at: String,
+}
+
+fn issue_token(config: &Config, email: &str) -> Result<(), String> {
+    let email = Email::parse(email).map_err(|e| format!("--email: {e}"))?;
+    let wired = wire(config)?;
+    let ttl = chrono::Duration::from_std(config.token_ttl).map_err(|e| e.to_string())?;
+    let policy = LinkPolicy { ttl, site_url: config.site_url.clone() };
+    let link = IssueResetLink::new(&wired.ports, policy)
+        .execute(IssueLinkCommand { email, client: ClientInfo::default(), channel: "cli" })
+        .map_err(|e| match e {
+            IssueLinkError::UnknownUser => "no user has this email address".to_owned(),
+            IssueLinkError::UserNotActive(status) => {
+                format!(
+                    "the account is {}; only active accounts can reset their password",
+                    status.as_str()
+                )
+            }
+            other => other.to_string(),
+        })?;
+    print_json(&IssuedToken {
+        user_id: link.public_id,
+        secret: link.secret.expose().to_owned(),
+        url: link.url,
+        expires_at: link.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_line_drops_exactly_one_newline() {
+        let read = |s: &str| read_password_line(&mut s.as_bytes()).map(|p| p.expose().to_owned());
+        assert_eq!(read("secret-pw\n"), Ok("secret-pw".into()));
+        assert_eq!(read("secret-pw\r\n"), Ok("secret-pw".into()));
+        assert_eq!(read("secret-pw"), Ok("secret-pw".into()));
+        assert_eq!(
+            read(" spaced pw \n"),
+            Ok(" spaced pw ".into()),
+            "spaces are part of a password"
+        );
+        assert_eq!(read("secret-pw\n\nsecond line"), Ok("secret-pw".into()));
+        assert!(read("short\n").unwrap_err().contains("at least 6"));
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "pwreset",
+            "user",
+            "create",
+            "--email",
+            "a@b.c",
+            "--nickname",
+            "A",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::User(UserCommand::Create(ref a)) if a.group == "User" && a.status == "active")
+        );
+    }
+}

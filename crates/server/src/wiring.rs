@@ -1,0 +1,58 @@
+//! The composition root: concrete adapters behind the domain's ports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pwreset_domain::ports::Ports;
+use pwreset_infra::db::PoolOptions;
+use pwreset_infra::{BcryptHasher, DieselStore, HashidCodec, OsRandom, SystemClock};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+
+/// How long a reset may wait for a bcrypt slot before answering "busy".
+const HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Logs go to stderr (stdout is for the commands' JSON). `RUST_LOG` overrides
+/// the level.
+pub fn init_tracing(config: &Config, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Everything a command needs: the ports over the configured adapters.
+pub struct Wired {
+    pub ports: Ports,
+}
+
+/// Connects to the database, applies pending migrations, settles the hashid
+/// salt and builds the ports.
+pub fn wire(config: &Config) -> Result<Wired, String> {
+    let options = PoolOptions::for_backend(config.database_url.backend());
+    let store = DieselStore::connect(&config.database_url, &options).map_err(|e| e.to_string())?;
+    let applied = store.migrate().map_err(|e| e.to_string())?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "database migrated");
+    }
+    let salt =
+        store.ensure_hashid_salt(config.hashid_salt.as_deref()).map_err(|e| e.to_string())?;
+    let ids = HashidCodec::new(&salt).map_err(|e| e.to_string())?;
+    let hasher =
+        BcryptHasher::new(config.bcrypt_cost, config.bcrypt_concurrency, HASH_QUEUE_TIMEOUT)
+            .map_err(|e| format!("PWRESET_BCRYPT_COST: {e}"))?;
+    let store = Arc::new(store);
+    let ports = Ports {
+        users: store.clone(),
+        tokens: store.clone(),
+        hasher: Arc::new(hasher),
+        clock: Arc::new(SystemClock),
+        random: Arc::new(OsRandom),
+        ids: Arc::new(ids),
+    };
+    Ok(Wired { ports })
+}

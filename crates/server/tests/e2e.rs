@@ -1,0 +1,180 @@
+//! End to end against the real binary: a user and a link made with the CLI,
+//! the password reset over HTTP, the result checked in the database.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pwreset_domain::Email;
+use pwreset_domain::ports::{PasswordHasher, UserStore};
+use pwreset_infra::db::PoolOptions;
+use pwreset_infra::{BcryptHasher, DatabaseUrl, DieselStore};
+use support::Env;
+
+const OLD: &str = "old-password";
+const NEW: &str = "brand-new-password";
+
+fn stored_password_is(env: &Env, email: &str, password: &str) -> bool {
+    let url = DatabaseUrl::parse(&env.database_url).unwrap();
+    let store = DieselStore::connect(&url, &PoolOptions::for_backend(url.backend())).unwrap();
+    let user = store.find_user_by_email(&Email::parse(email).unwrap()).unwrap().unwrap();
+    let hasher = Arc::new(BcryptHasher::new(4, 1, Duration::from_secs(5)).unwrap());
+    assert!(user.password_hash.expose().starts_with("$2b$04$"));
+    hasher.verify(password, &user.password_hash).unwrap()
+}
+
+fn reset_flow(env: &Env) {
+    let user = env.cli_json(
+        &[
+            "user",
+            "create",
+            "--email",
+            "Jane@Example.com",
+            "--nickname",
+            "Jane",
+            "--password-stdin",
+        ],
+        Some(&format!("{OLD}\n")),
+    );
+    let public_id = user["id"].as_str().unwrap().to_owned();
+    assert_eq!(user["email"], "Jane@Example.com");
+    assert_eq!(user["group"]["name"], "User");
+    assert!(stored_password_is(env, "jane@example.com", OLD));
+
+    let issued = env.cli_json(&["token", "issue", "--email", "jane@example.com"], None);
+    let secret = issued["secret"].as_str().unwrap().to_owned();
+    assert_eq!(issued["user_id"], public_id.as_str());
+    assert_eq!(
+        issued["url"],
+        format!("https://drive.example.com/session/reset?id={public_id}&secret={secret}")
+    );
+    let expires: DateTime<Utc> = issued["expires_at"].as_str().unwrap().parse().unwrap();
+    let ttl = expires - Utc::now();
+    assert!(ttl > chrono::Duration::minutes(59) && ttl <= chrono::Duration::hours(1), "{ttl}");
+
+    let mut server = env.serve();
+    let wrong = server.reset(&public_id, NEW, "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ");
+    assert_eq!(wrong["code"], 40030, "{wrong}");
+    let done = server.reset(&public_id, NEW, &secret);
+    assert_eq!(done["code"], 0, "{done}");
+    assert_eq!(done["data"]["id"], public_id.as_str());
+    assert_eq!(done["data"]["email"], "Jane@Example.com");
+
+    assert!(stored_password_is(env, "jane@example.com", NEW), "the new password verifies");
+    assert!(!stored_password_is(env, "jane@example.com", OLD), "the old one no longer does");
+
+    let replay = server.reset(&public_id, "yet-another-pw", &secret);
+    assert_eq!(replay["code"], 40030, "{replay}");
+    assert!(stored_password_is(env, "jane@example.com", NEW));
+
+    let status = server.terminate();
+    assert!(status.success(), "graceful exit on SIGTERM: {status}");
+    let log = server.log();
+    assert!(log.contains("pwreset stopped"), "{log}");
+    for leak in [secret.as_str(), NEW, OLD, "$2b$"] {
+        assert!(!log.contains(leak), "server log leaks {leak:?}:\n{log}");
+    }
+}
+
+#[test]
+fn reset_end_to_end_on_sqlite() {
+    reset_flow(&Env::sqlite());
+}
+
+#[test]
+fn reset_end_to_end_on_postgres() {
+    if let Some(env) = Env::postgres() {
+        reset_flow(&env);
+    }
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn cli_refusals_exit_non_zero_with_a_message() {
+    let env = Env::sqlite();
+    env.cli_json(&["user", "create", "--email", "a@example.com", "--nickname", "A"], None);
+
+    let out = env.cli(&["token", "issue", "--email", "nobody@example.com"], None);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("no user has this email address"), "{}", stderr(&out));
+
+    let out = env.cli(&["user", "create", "--email", "A@EXAMPLE.com", "--nickname", "A2"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+
+    env.cli_json(
+        &[
+            "user",
+            "create",
+            "--email",
+            "b@example.com",
+            "--nickname",
+            "B",
+            "--status",
+            "manual_banned",
+            "--group",
+            "3",
+        ],
+        None,
+    );
+    let out = env.cli(&["token", "issue", "--email", "b@example.com"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("manual_banned"), "{}", stderr(&out));
+
+    let out = env.cli(
+        &["user", "create", "--email", "c@example.com", "--nickname", "C", "--group", "Nope"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("group Nope does not exist"), "{}", stderr(&out));
+
+    let out = env.cli(
+        &["user", "create", "--email", "d@example.com", "--nickname", "D", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("at least 6 characters"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_configuration_stops_with_one_line_naming_the_setting() {
+    let mut env = Env::sqlite();
+    env.set("PWRESET_BCRYPT_COST", "3");
+    let out = env.cli(&["migrate"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stderr(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("PWRESET_BCRYPT_COST"), "{text}");
+
+    let mut env = Env::sqlite();
+    env.set("PWRESET_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2");
+    let out = env.cli(&["migrate"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("127.0.0.1"), "the driver's own error: {}", stderr(&out));
+}
+
+#[test]
+fn a_configured_salt_must_match_the_stored_one() {
+    let mut env = Env::sqlite();
+    env.set("PWRESET_HASHID_SALT", "first salt");
+    let first =
+        env.cli_json(&["user", "create", "--email", "s@example.com", "--nickname", "S"], None);
+    env.set("PWRESET_HASHID_SALT", "second salt");
+    let out = env.cli(&["migrate"], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("differs from the salt this database already uses"),
+        "{}",
+        stderr(&out)
+    );
+    // Unset, the stored salt is used: ids stay the same.
+    env.vars.retain(|(k, _)| k != "PWRESET_HASHID_SALT");
+    let issued = env.cli_json(&["token", "issue", "--email", "s@example.com"], None);
+    assert_eq!(issued["user_id"], first["id"]);
+}

@@ -1,0 +1,179 @@
+//! Runs the real `pwreset` binary: CLI commands and a server on a free port,
+//! each test with its own database (a temporary SQLite file, or a fresh
+//! PostgreSQL database when `PWRESET_TEST_POSTGRES_URL` is set).
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pwreset_infra::testing::PostgresTestDb;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pwreset");
+
+/// One isolated installation: its own database and environment.
+pub struct Env {
+    pub vars: Vec<(String, String)>,
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    _postgres: Option<PostgresTestDb>,
+}
+
+impl Env {
+    fn with_database(database_url: String, postgres: Option<PostgresTestDb>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = vec![
+            ("PWRESET_DATABASE_URL".into(), database_url.clone()),
+            ("PWRESET_BCRYPT_COST".into(), "4".into()),
+            ("PWRESET_SITE_URL".into(), "https://drive.example.com".into()),
+        ];
+        Self { vars, dir, database_url, _postgres: postgres }
+    }
+
+    /// A temporary SQLite database (in a folder that does not exist yet).
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/pwreset.db");
+        let mut env = Self::with_database(format!("sqlite://{}", path.display()), None);
+        env.dir = dir;
+        env
+    }
+
+    /// A fresh PostgreSQL database, or `None` when none is configured (outside CI).
+    pub fn postgres() -> Option<Self> {
+        let db = PostgresTestDb::create()?;
+        Some(Self::with_database(db.url.clone(), Some(db)))
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.into(), value.into()));
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).current_dir(self.dir.path()).env_clear();
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs a CLI command to completion, feeding `stdin` if given.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn pwreset");
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a CLI command that must succeed and print JSON.
+    pub fn cli_json(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+        let out = self.cli(args, stdin);
+        assert!(
+            out.status.success(),
+            "pwreset {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+    }
+
+    /// Starts `pwreset serve` on a free port and waits until it accepts connections.
+    pub fn serve(&self) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log_path = self.dir.path().join(format!("serve-{port}.log"));
+        let log = File::create(&log_path).unwrap();
+        let child = self
+            .command(&["serve"])
+            .env("PWRESET_BIND", format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn pwreset serve");
+        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), log_path };
+        server.wait_ready(port);
+        server
+    }
+}
+
+/// A running server, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub log_path: PathBuf,
+}
+
+impl Server {
+    fn wait_ready(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("pwreset serve exited early ({status}): {}", self.log());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("pwreset serve did not start listening: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// PATCH {prefix}/user/reset/{id}; returns the envelope.
+    pub fn reset(&self, public_id: &str, password: &str, secret: &str) -> serde_json::Value {
+        let url = format!("{}/api/v4/user/reset/{public_id}", self.base);
+        let body = serde_json::json!({"password": password, "secret": secret}).to_string();
+        let response = ureq::request("PATCH", &url)
+            .set("Content-Type", "application/json")
+            .send_string(&body)
+            .expect("HTTP 200");
+        assert!(
+            response.header("x-cr-correlation-id").is_some(),
+            "correlation header on every answer"
+        );
+        serde_json::from_str(&response.into_string().unwrap()).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
