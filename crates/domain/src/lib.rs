@@ -10,8 +10,8 @@ pub mod usecases;
 pub mod values;
 
 pub use model::{
-    AuditKind, AuditRecord, Avatar, ClientInfo, Group, ResetToken, TokenState, User, UserProfile,
-    UserSettings, UserStatus,
+    AuditKind, AuditRecord, Avatar, ClientInfo, Group, Language, MailKind, OutgoingMail,
+    ResetToken, TokenState, User, UserProfile, UserSettings, UserStatus,
 };
 pub use values::{
     Email, GroupId, NewPassword, PasswordHash, ResetSecret, SecretDigest, SecurityStamp,

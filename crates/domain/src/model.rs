@@ -198,8 +198,11 @@ pub struct ClientInfo {
 /// Kinds of audit events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditKind {
-    /// A reset link was issued.
+    /// An operator issued a reset link (`token issue`).
     LinkIssued,
+    /// Someone asked for a reset link by email address, whatever the outcome
+    /// (the detail says which).
+    LinkRequested,
     /// A password was reset with a link.
     ResetSucceeded,
 }
@@ -209,8 +212,106 @@ impl AuditKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LinkIssued => "link_issued",
+            Self::LinkRequested => "link_requested",
             Self::ResetSucceeded => "reset_succeeded",
         }
+    }
+}
+
+/// The languages pwreset writes emails and pages in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// English (`en-US`).
+    EnUs,
+    /// Simplified Chinese (`zh-CN`).
+    ZhCn,
+}
+
+impl Language {
+    /// Every supported language.
+    pub const ALL: [Self; 2] = [Self::EnUs, Self::ZhCn];
+
+    /// The BCP 47 tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::EnUs => "en-US",
+            Self::ZhCn => "zh-CN",
+        }
+    }
+
+    /// Maps a language tag onto a supported language by its primary subtag
+    /// (`en`, `en-GB`, `EN_us` → English; `zh`, `zh-Hans`, `zh-CN` → Chinese).
+    /// Traditional Chinese tags (`zh-TW`, `zh-HK`, `zh-Hant`) are not
+    /// Simplified Chinese and map to nothing.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        let tag = tag.trim().to_ascii_lowercase().replace('_', "-");
+        let mut parts = tag.split('-');
+        match parts.next()? {
+            "en" => Some(Self::EnUs),
+            "zh" if parts.any(|p| matches!(p, "tw" | "hk" | "mo" | "hant")) => None,
+            "zh" => Some(Self::ZhCn),
+            _ => None,
+        }
+    }
+
+    /// The first supported language among the candidates, in order of
+    /// preference (e.g. the request's, then the user's setting).
+    pub fn choose<'a>(candidates: impl IntoIterator<Item = Option<&'a str>>) -> Option<Self> {
+        candidates.into_iter().flatten().find_map(Self::from_tag)
+    }
+}
+
+/// What an outgoing email is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// Carries a reset link (holds a secret until delivered).
+    ResetLink,
+    /// Tells the owner their password was changed.
+    PasswordChanged,
+}
+
+impl MailKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ResetLink => "reset_link",
+            Self::PasswordChanged => "password_changed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "reset_link" => Some(Self::ResetLink),
+            "password_changed" => Some(Self::PasswordChanged),
+            _ => None,
+        }
+    }
+}
+
+/// An email, rendered and ready to queue. A reset-link email holds the clear
+/// secret in its bodies, so `Debug` leaves them out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// What it is for.
+    pub kind: MailKind,
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+impl std::fmt::Debug for OutgoingMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingMail")
+            .field("kind", &self.kind)
+            .field("to", &crate::values::mask_email(&self.to))
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
     }
 }
 
@@ -257,6 +358,45 @@ mod tests {
         assert_eq!(used.state(now + Duration::hours(2)), TokenState::Used);
         let revoked = ResetToken { revoked_at: Some(now), ..t };
         assert_eq!(revoked.state(now), TokenState::Revoked);
+    }
+
+    #[test]
+    fn languages_from_tags() {
+        for (tag, lang) in [
+            ("en-US", Some(Language::EnUs)),
+            ("en", Some(Language::EnUs)),
+            ("EN_gb", Some(Language::EnUs)),
+            ("zh-CN", Some(Language::ZhCn)),
+            ("zh", Some(Language::ZhCn)),
+            ("zh-Hans-CN", Some(Language::ZhCn)),
+            ("zh-TW", None),
+            ("zh-Hant", None),
+            ("fr-FR", None),
+            ("", None),
+        ] {
+            assert_eq!(Language::from_tag(tag), lang, "{tag}");
+        }
+        assert_eq!(
+            Language::choose([Some("fr"), None, Some("zh-CN"), Some("en")]),
+            Some(Language::ZhCn)
+        );
+        assert_eq!(Language::choose([None, Some("de")]), None);
+        for l in Language::ALL {
+            assert_eq!(Language::from_tag(l.tag()), Some(l));
+        }
+    }
+
+    #[test]
+    fn mail_debug_hides_bodies_and_address() {
+        let mail = OutgoingMail {
+            kind: MailKind::ResetLink,
+            to: "jane@example.com".into(),
+            subject: "Reset".into(),
+            text: "secret-in-link".into(),
+            html: "<a>secret-in-link</a>".into(),
+        };
+        let shown = format!("{mail:?}");
+        assert!(!shown.contains("secret-in-link") && !shown.contains("jane@"), "{shown}");
     }
 
     #[test]

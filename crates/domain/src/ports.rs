@@ -11,7 +11,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::model::{AuditRecord, Group, ResetToken, User, UserProfile, UserSettings, UserStatus};
+use crate::model::{
+    AuditRecord, Group, Language, OutgoingMail, ResetToken, User, UserProfile, UserSettings,
+    UserStatus,
+};
 use crate::values::{
     Email, GroupId, NewPassword, PasswordHash, ResetSecret, SecretDigest, SecurityStamp, UserId,
 };
@@ -52,6 +55,9 @@ pub struct NewResetToken {
     pub created_at: DateTime<Utc>,
     /// End of its life, fixed now.
     pub expires_at: DateTime<Utc>,
+    /// The email that carries the link, queued in the same transaction
+    /// (`None` when an operator hands the link over himself).
+    pub mail: Option<OutgoingMail>,
     /// The audit event recorded with it.
     pub audit: AuditRecord,
 }
@@ -69,6 +75,8 @@ pub struct CompletedReset {
     pub security_stamp: SecurityStamp,
     /// The instant of the reset: the token must be live at it.
     pub at: DateTime<Utc>,
+    /// The "your password was changed" email, queued with the change.
+    pub notice: Option<OutgoingMail>,
     /// The audit event recorded with it.
     pub audit: AuditRecord,
 }
@@ -97,8 +105,9 @@ pub trait ResetStore: Send + Sync {
     /// [`StoreError`] when storage cannot be read.
     fn find_token(&self, digest: &SecretDigest) -> Result<Option<ResetToken>, StoreError>;
 
-    /// Stores a token and records its audit event, revoking every other live
-    /// token of the same user, all in one transaction.
+    /// Stores a token, queues its email (if any) and records its audit event,
+    /// revoking every other outstanding token of the same user, all in one
+    /// transaction.
     ///
     /// # Errors
     /// [`StoreError`] when anything fails; then nothing changed.
@@ -108,8 +117,8 @@ pub trait ResetStore: Send + Sync {
     /// 1. marks the token used, only if at `reset.at` it is still unused,
     ///    unrevoked and unexpired, and still belongs to `reset.user_id`;
     /// 2. stores the new hash and security stamp, only if the user is active;
-    /// 3. revokes every other live token of the user;
-    /// 4. records the audit event.
+    /// 3. revokes every other outstanding token of the user;
+    /// 4. queues the notice email, if any, and records the audit event.
     ///
     /// If step 1 or 2 finds its condition false, nothing is changed and the
     /// matching [`ResetCommit`] variant is returned. Of any number of
@@ -196,6 +205,133 @@ pub trait UserStore: Send + Sync {
     fn create_user(&self, user: &NewUser) -> Result<UserProfile, CreateUserError>;
 }
 
+/// The audit trail.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait AuditLog: Send + Sync {
+    /// Records one event in its own transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] when it could not be written.
+    fn record(&self, record: &AuditRecord) -> Result<(), StoreError>;
+}
+
+/// A queued email, claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    /// Outbox row id.
+    pub id: i64,
+    /// The email.
+    pub mail: OutgoingMail,
+    /// Delivery attempts so far, this one included.
+    pub attempts: u32,
+}
+
+/// The durable mail outbox. Messages are written by
+/// [`ResetStore::issue_token`] and [`ResetStore::complete_reset`] in the same
+/// transaction as the change they announce.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Outbox: Send + Sync {
+    /// Claims up to `limit` pending messages whose next attempt is due at
+    /// `now`, oldest first, and counts an attempt for each. A claimed message
+    /// is invisible to every other claimer (in any process sharing the
+    /// storage) until `lease_until`; if it is neither marked sent nor failed
+    /// by then (its claimer died), it becomes claimable again.
+    ///
+    /// # Errors
+    /// [`StoreError`]; then nothing was claimed.
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
+
+    /// Marks a message delivered and scrubs its bodies (which may hold a
+    /// reset secret).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Records a failed attempt with its error. With `retry_at`, the message
+    /// waits until then; without, it is given up and its bodies are scrubbed.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// How many messages wait for delivery (due or not).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn pending(&self) -> Result<u64, StoreError>;
+}
+
+/// Sending failed.
+#[derive(Debug, Clone, Error)]
+#[error("{message}")]
+pub struct MailError {
+    /// The server refused for good (unknown mailbox, message rejected):
+    /// retrying cannot help.
+    pub permanent: bool,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Hands an email to the outside world (SMTP, a folder, the log).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait MailTransport: Send + Sync {
+    /// Sends one email. Blocking.
+    ///
+    /// # Errors
+    /// [`MailError`], saying whether a retry could help.
+    fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
+}
+
+/// What the reset-link email says.
+#[derive(Debug, Clone)]
+pub struct ResetLinkMail<'a> {
+    /// Recipient.
+    pub to: &'a str,
+    /// Their display name.
+    pub nickname: &'a str,
+    /// The link, secret included.
+    pub url: &'a str,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Its lifetime, for "valid for 1 hour".
+    pub ttl: chrono::Duration,
+    /// Preferred language; the composer's default when `None`.
+    pub language: Option<Language>,
+}
+
+/// What the "password changed" email says.
+#[derive(Debug, Clone)]
+pub struct PasswordChangedMail<'a> {
+    /// Recipient.
+    pub to: &'a str,
+    /// Their display name.
+    pub nickname: &'a str,
+    /// When the change happened.
+    pub at: DateTime<Utc>,
+    /// Preferred language; the composer's default when `None`.
+    pub language: Option<Language>,
+}
+
+/// Renders emails from templates.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait MailComposer: Send + Sync {
+    /// The email carrying a reset link.
+    fn reset_link<'a>(&self, mail: &ResetLinkMail<'a>) -> OutgoingMail;
+    /// The notice that a password was changed.
+    fn password_changed<'a>(&self, mail: &PasswordChangedMail<'a>) -> OutgoingMail;
+}
+
 /// Hashing failed.
 #[derive(Debug, Error)]
 pub enum HashError {
@@ -271,6 +407,10 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     /// Token persistence.
     pub tokens: Arc<dyn ResetStore>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
+    /// Email rendering.
+    pub mail: Arc<dyn MailComposer>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
     /// Time.

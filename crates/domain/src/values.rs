@@ -128,6 +128,31 @@ pub fn mask_email(address: &str) -> String {
     }
 }
 
+/// Masks every address-looking word of a free text (an SMTP error that
+/// quotes the recipient, say), for logs.
+pub fn mask_emails_in(text: &str) -> String {
+    fn flush(word: &mut String, out: &mut String) {
+        if word.contains('@') {
+            out.push_str(&mask_email(word));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for c in text.chars() {
+        if c.is_whitespace() || "<>,;\"'()[]:".contains(c) {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 impl fmt::Debug for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Email({})", self.masked())
@@ -437,6 +462,13 @@ mod tests {
         assert_eq!(email.masked(), "j***@example.com");
         assert_eq!(format!("{email:?}"), "Email(j***@example.com)");
         assert_eq!(mask_email("nonsense"), "***");
+        assert_eq!(
+            mask_emails_in(
+                "550 5.1.1 <jane.doe@example.com>: Recipient address rejected (bob@x.io)"
+            ),
+            "550 5.1.1 <j***@example.com>: Recipient address rejected (b***@x.io)"
+        );
+        assert_eq!(mask_emails_in("connection refused"), "connection refused");
     }
 
     proptest! {

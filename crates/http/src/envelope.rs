@@ -22,8 +22,14 @@ pub enum Code {
     TooManyRequests = 429,
     /// Malformed or invalid input.
     ParamErr = 40001,
-    /// The user exists but is not active.
+    /// The account is banned (only when account state is revealed).
+    UserBanned = 40017,
+    /// The account is not activated (only when account state is revealed).
+    UserNotActivated = 40018,
+    /// No such user, or not active.
     UserNotFound = 40021,
+    /// The email could not be queued.
+    FailedSendEmail = 40028,
     /// The reset link is unknown, wrong, expired, used or another user's.
     TempLinkExpired = 40030,
     /// The database failed.
@@ -63,6 +69,19 @@ impl<T: Serialize> Envelope<T> {
     }
 }
 
+impl Envelope<()> {
+    /// A success envelope without data: `{"code":0,"msg":""}`.
+    pub fn ok() -> Self {
+        Self {
+            code: Code::Success as i32,
+            data: None,
+            msg: String::new(),
+            error: None,
+            correlation_id: None,
+        }
+    }
+}
+
 /// A failure, rendered as an envelope (HTTP 200 unless the code says otherwise).
 #[derive(Debug)]
 pub struct ApiError {
@@ -72,19 +91,45 @@ pub struct ApiError {
     /// Internal cause; sent only in debug mode, always logged for 5xxxx codes.
     detail: Option<String>,
     debug: bool,
+    /// For 429: when to come back.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
     /// A failure with a public message.
     pub fn new(code: Code, msg: impl Into<String>, correlation_id: CorrelationId) -> Self {
-        Self { code, msg: msg.into(), correlation_id, detail: None, debug: false }
+        Self {
+            code,
+            msg: msg.into(),
+            correlation_id,
+            detail: None,
+            debug: false,
+            retry_after: None,
+        }
+    }
+
+    /// HTTP 429 with `Retry-After` (whole seconds, at least 1).
+    pub fn too_many_requests(
+        retry_after: std::time::Duration,
+        correlation_id: CorrelationId,
+    ) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        Self {
+            retry_after: Some(std::time::Duration::from_secs(secs)),
+            ..Self::new(
+                Code::TooManyRequests,
+                format!("Too many requests; try again in {secs} seconds"),
+                correlation_id,
+            )
+        }
     }
 
     /// Attaches the internal cause, logs it once (for server-side failures),
     /// and includes it in the envelope only when `debug` is on.
     pub fn with_detail(mut self, detail: impl std::fmt::Display, debug: bool) -> Self {
         let detail = detail.to_string();
-        if matches!(self.code, Code::DbError | Code::InternalSetting) {
+        if matches!(self.code, Code::DbError | Code::InternalSetting | Code::FailedSendEmail) {
             tracing::error!(code = self.code as i32, correlation_id = %self.correlation_id, error = %detail, "request failed");
         }
         self.detail = Some(detail);
@@ -112,7 +157,10 @@ impl ResponseError for ApiError {
             Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::Success
             | Code::ParamErr
+            | Code::UserBanned
+            | Code::UserNotActivated
             | Code::UserNotFound
+            | Code::FailedSendEmail
             | Code::TempLinkExpired
             | Code::DbError
             | Code::InternalSetting => StatusCode::OK,
@@ -120,7 +168,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(Envelope::<()> {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(after) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, after.as_secs()));
+        }
+        response.json(Envelope::<()> {
             code: self.code as i32,
             data: None,
             msg: self.msg.clone(),

@@ -7,14 +7,18 @@
 //! use std::time::Duration;
 //!
 //! use actix_web::{App, web};
-//! use pwreset_domain::ports::Ports;
+//! use pwreset_domain::{Language, ports::Ports};
 //! use pwreset_http::{ApiSettings, ApiState};
-//! use pwreset_infra::{BcryptHasher, HashidCodec, MemoryStore, OsRandom, SystemClock};
+//! use pwreset_infra::{
+//!     BcryptHasher, HashidCodec, MemoryStore, OsRandom, SystemClock, TemplateComposer,
+//! };
 //!
 //! let store = Arc::new(MemoryStore::new());
 //! let ports = Ports {
 //!     users: store.clone(),
-//!     tokens: store,
+//!     tokens: store.clone(),
+//!     audit: store,
+//!     mail: Arc::new(TemplateComposer::new("My Drive", Language::EnUs)),
 //!     hasher: Arc::new(BcryptHasher::new(12, 2, Duration::from_secs(10)).unwrap()),
 //!     clock: Arc::new(SystemClock),
 //!     random: Arc::new(OsRandom),
@@ -27,8 +31,12 @@
 //! Every answer under the prefix is a Cloudreve envelope, including answers to
 //! malformed requests and unknown routes.
 
+mod client;
 pub mod correlation;
 pub mod envelope;
+mod openapi;
+pub mod ratelimit;
+mod request;
 mod reset;
 mod user;
 
@@ -36,11 +44,13 @@ use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
-use pwreset_domain::ports::{Ports, PublicIdCodec};
-use pwreset_domain::usecases::ResetPassword;
+use pwreset_domain::ports::{Clock, Ports, PublicIdCodec};
+use pwreset_domain::usecases::{LinkPolicy, RequestPasswordReset, ResetPassword};
 
+pub use crate::client::{IpNet, TrustedProxies};
 pub use crate::correlation::{CorrelationId, correlation_middleware};
 pub use crate::envelope::{ApiError, Code, Envelope};
+pub use crate::ratelimit::{Limit, RateLimits};
 pub use crate::user::{GroupResponse, UserResponse};
 
 /// JSON bodies larger than this are refused before parsing.
@@ -58,18 +68,46 @@ pub struct ApiSettings {
     pub debug: bool,
     /// Language reported for users that have none.
     pub default_language: String,
+    /// Lifetime and base URL of reset links.
+    pub link: LinkPolicy,
+    /// Answer link requests for unknown, banned and inactive addresses with
+    /// Cloudreve's revealing codes instead of the usual success.
+    pub reveal_account_state: bool,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { prefix: "/api/v4".into(), debug: false, default_language: "en-US".into() }
+        Self {
+            prefix: "/api/v4".into(),
+            debug: false,
+            default_language: "en-US".into(),
+            link: LinkPolicy {
+                ttl: chrono::Duration::hours(1),
+                site_url: "http://127.0.0.1:5212".into(),
+            },
+            reveal_account_state: false,
+            rate_limits: RateLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
+        }
     }
 }
 
-/// What the handlers share: the use cases and the settings.
+/// Called whenever a request queued an email, so delivery can start at once.
+pub type MailQueuedHook = Arc<dyn Fn() + Send + Sync>;
+
+/// What the handlers share: the use cases, the rate limiters and the settings.
 pub struct ApiState {
     reset: ResetPassword,
+    request: RequestPasswordReset,
     ids: Arc<dyn PublicIdCodec>,
+    clock: Arc<dyn Clock>,
+    limiters: ratelimit::Limiters,
+    on_mail_queued: Option<MailQueuedHook>,
+    openapi: serde_json::Value,
     settings: ApiSettings,
 }
 
@@ -82,7 +120,29 @@ impl std::fmt::Debug for ApiState {
 impl ApiState {
     /// Wires the use cases to the ports.
     pub fn new(ports: &Ports, settings: ApiSettings) -> Self {
-        Self { reset: ResetPassword::new(ports), ids: ports.ids.clone(), settings }
+        Self {
+            reset: ResetPassword::new(ports),
+            request: RequestPasswordReset::new(ports, settings.link.clone()),
+            ids: ports.ids.clone(),
+            clock: ports.clock.clone(),
+            limiters: ratelimit::Limiters::new(&settings.rate_limits),
+            on_mail_queued: None,
+            openapi: openapi::document(&settings.prefix),
+            settings,
+        }
+    }
+
+    /// Calls `hook` whenever a request queued an email (a link or a notice),
+    /// e.g. to wake the delivery worker.
+    pub fn on_mail_queued(mut self, hook: MailQueuedHook) -> Self {
+        self.on_mail_queued = Some(hook);
+        self
+    }
+
+    fn mail_queued(&self) {
+        if let Some(hook) = &self.on_mail_queued {
+            hook();
+        }
     }
 
     /// The settings.
@@ -109,6 +169,12 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
                         .route(web::patch().to(reset::reset_password))
                         .default_service(web::to(envelope::method_not_allowed)),
                 )
+                .service(
+                    web::resource("/user/reset")
+                        .route(web::post().to(request::request_reset))
+                        .default_service(web::to(envelope::method_not_allowed)),
+                )
+                .service(web::resource("/openapi.json").route(web::get().to(openapi::serve)))
                 .default_service(web::to(envelope::not_found)),
         );
     }

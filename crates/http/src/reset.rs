@@ -3,34 +3,20 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use pwreset_domain::ports::HashError;
 use pwreset_domain::usecases::{ResetPasswordCommand, ResetPasswordError};
-use pwreset_domain::{ClientInfo, NewPassword, SubmittedSecret};
+use pwreset_domain::{NewPassword, SubmittedSecret};
 use serde::Deserialize;
 
+use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
 use crate::user::UserResponse;
-use crate::{ApiState, MAX_PUBLIC_ID_LEN};
+use crate::{ApiState, MAX_PUBLIC_ID_LEN, ratelimit};
 
 /// The request body. Unknown fields are ignored, as Cloudreve does.
 #[derive(Deserialize)]
 pub(crate) struct ResetBody {
     password: String,
     secret: String,
-}
-
-/// Longest `User-Agent` kept in the audit trail.
-const MAX_USER_AGENT: usize = 256;
-
-pub(crate) fn client_info(req: &HttpRequest, id: CorrelationId) -> ClientInfo {
-    ClientInfo {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
-        correlation_id: Some(id.to_string()),
-    }
 }
 
 pub(crate) async fn reset_password(
@@ -40,7 +26,12 @@ pub(crate) async fn reset_password(
     path: web::Path<String>,
     body: web::Json<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let debug = state.settings().debug;
+    let debug = state.settings.debug;
+    let ip = state.settings.trusted_proxies.client_ip(&req);
+    let now = state.clock.now();
+    let ip_key = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    ratelimit::check(state.limiters.reset_per_ip.as_ref(), &ip_key, now)
+        .map_err(|wait| ApiError::too_many_requests(wait, id))?;
     let public_id = path.into_inner();
     if public_id.len() > MAX_PUBLIC_ID_LEN {
         return Err(ApiError::new(
@@ -53,6 +44,8 @@ pub(crate) async fn reset_password(
         .ids
         .decode_user(&public_id)
         .ok_or_else(|| ApiError::new(Code::ParamErr, "User id is not a valid user id", id))?;
+    ratelimit::check(state.limiters.reset_per_user.as_ref(), &user_id.to_string(), now)
+        .map_err(|wait| ApiError::too_many_requests(wait, id))?;
     let ResetBody { password, secret } = body.into_inner();
     let password = NewPassword::parse(password)
         .map_err(|e| ApiError::new(Code::ParamErr, capitalise(&e.to_string()), id))?;
@@ -60,7 +53,7 @@ pub(crate) async fn reset_password(
         user_id,
         secret: SubmittedSecret::new(secret),
         password,
-        client: client_info(&req, id),
+        client: client_info(&req, ip, id),
     };
 
     let reset = state.reset.clone();
@@ -70,7 +63,8 @@ pub(crate) async fn reset_password(
     match outcome {
         Ok(profile) => {
             tracing::info!(user_id = %profile.user.id, "password reset");
-            let user = UserResponse::new(&profile, &*state.ids, &state.settings().default_language);
+            state.mail_queued();
+            let user = UserResponse::new(&profile, &*state.ids, &state.settings.default_language);
             Ok(HttpResponse::Ok().json(Envelope::success(user)))
         }
         Err(e) => Err(refusal(e, id, debug)),
@@ -106,7 +100,7 @@ fn refusal(error: ResetPasswordError, id: CorrelationId, debug: bool) -> ApiErro
 }
 
 /// `outer: inner: innermost`, for logs.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

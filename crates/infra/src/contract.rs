@@ -10,12 +10,12 @@ use std::sync::{Arc, Barrier};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use diesel::prelude::*;
 use pwreset_domain::ports::{
-    CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, ResetCommit, ResetStore,
-    UserStore,
+    AuditLog, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, Outbox,
+    ResetCommit, ResetStore, UserStore,
 };
 use pwreset_domain::{
-    AuditKind, AuditRecord, ClientInfo, Email, GroupId, PasswordHash, ResetSecret, SecurityStamp,
-    TokenState, UserId, UserProfile, UserSettings, UserStatus,
+    AuditKind, AuditRecord, ClientInfo, Email, GroupId, MailKind, OutgoingMail, PasswordHash,
+    ResetSecret, SecurityStamp, TokenState, UserId, UserProfile, UserSettings, UserStatus,
 };
 
 use crate::db::{DatabaseUrl, DieselStore, PoolOptions};
@@ -26,12 +26,15 @@ use crate::testing::PostgresTestDb;
 
 /// What the suite needs from an adapter beyond the ports: a way to arm
 /// faults, change a status, and read back the audit trail.
-pub(crate) trait Subject: UserStore + ResetStore {
+pub(crate) trait Subject: UserStore + ResetStore + Outbox + AuditLog {
     fn faults(&self) -> &Faults;
     fn set_status(&self, id: UserId, status: UserStatus);
     fn audit_kinds(&self) -> Vec<String>;
     /// Stores a token without revoking anything (the port never does that).
     fn plant_token(&self, user: UserId, secret: &ResetSecret, expires_at: DateTime<Utc>);
+    /// `(status, text body, html body)` of every outbox row, oldest first;
+    /// scrubbed bodies read as `None`.
+    fn outbox_rows(&self) -> Vec<(String, Option<String>, Option<String>)>;
 }
 
 impl Subject for MemoryStore {
@@ -46,6 +49,21 @@ impl Subject for MemoryStore {
     }
     fn plant_token(&self, user: UserId, secret: &ResetSecret, expires_at: DateTime<Utc>) {
         self.plant_token(user, secret.digest(), now(), expires_at);
+    }
+    fn outbox_rows(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        use crate::memory::OutboxStatus;
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        self.outbox()
+            .iter()
+            .map(|e| {
+                let status = match e.status {
+                    OutboxStatus::Pending => "pending",
+                    OutboxStatus::Sent => "sent",
+                    OutboxStatus::Failed => "failed",
+                };
+                (status.to_owned(), some(&e.mail.text), some(&e.mail.html))
+            })
+            .collect()
     }
 }
 
@@ -71,6 +89,14 @@ impl Subject for DieselStore {
             ))
             .execute(&mut *self.pool().get().unwrap())
             .unwrap();
+    }
+    fn outbox_rows(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        use crate::db::schema::mail_outbox::dsl::*;
+        mail_outbox
+            .order(id.asc())
+            .select((status, body_text, body_html))
+            .load(&mut *self.pool().get().unwrap())
+            .unwrap()
     }
 }
 
@@ -145,10 +171,21 @@ fn issue(s: &dyn Subject, user: UserId, secret: &ResetSecret, ttl: Duration) -> 
         digest: secret.digest(),
         created_at: at,
         expires_at: at + ttl,
+        mail: None,
         audit: audit(AuditKind::LinkIssued, user, at),
     })
     .unwrap();
     s.find_token(&secret.digest()).unwrap().expect("issued token is found").id
+}
+
+fn mail(kind: MailKind, to: &str, n: usize) -> OutgoingMail {
+    OutgoingMail {
+        kind,
+        to: to.to_owned(),
+        subject: format!("subject {n}"),
+        text: format!("text {n} with secret"),
+        html: format!("<p>html {n}</p>"),
+    }
 }
 
 fn reset(token_id: i64, user: UserId, hash: &str, at: DateTime<Utc>) -> CompletedReset {
@@ -158,6 +195,7 @@ fn reset(token_id: i64, user: UserId, hash: &str, at: DateTime<Utc>) -> Complete
         password_hash: PasswordHash::new(hash.into()),
         security_stamp: SecurityStamp::new(format!("stamp-for-{hash}")),
         at,
+        notice: Some(mail(MailKind::PasswordChanged, "notice@example.com", 0)),
         audit: audit(AuditKind::ResetSucceeded, user, at),
     }
 }
@@ -258,6 +296,9 @@ fn a_secret_is_consumed_once(s: &dyn Subject) {
     assert_eq!(password_of(s, user).0, "$2b$04$first");
     assert_eq!(token_state(s, &secret(1)), TokenState::Used);
     assert_eq!(s.audit_kinds(), ["link_issued", "reset_succeeded"]);
+    let queued = s.claim_due(now(), now() + Duration::minutes(5), 10).unwrap();
+    assert_eq!(queued.len(), 1, "the notice of the one reset that happened");
+    assert_eq!(queued[0].mail, mail(MailKind::PasswordChanged, "notice@example.com", 0));
 }
 
 fn a_reset_revokes_the_users_other_tokens(s: &dyn Subject) {
@@ -373,6 +414,7 @@ fn a_failure_inside_the_reset_changes_nothing(s: &dyn Subject) {
     );
     assert_eq!(token_state(s, &secret(1)), TokenState::Live, "the secret is still usable");
     assert_eq!(s.audit_kinds(), audit_before, "no audit row for what did not happen");
+    assert!(s.outbox_rows().is_empty(), "no notice for what did not happen");
 
     let retry = s.complete_reset(&reset(token, user, "$2b$04$retry", now())).unwrap();
     assert!(matches!(retry, ResetCommit::Applied(_)), "{retry:?}");
@@ -386,11 +428,140 @@ fn times_survive_storage_to_the_microsecond(s: &dyn Subject) {
         digest: secret(3).digest(),
         created_at: at,
         expires_at: at + Duration::hours(1),
+        mail: None,
         audit: audit(AuditKind::LinkIssued, user, at),
     })
     .unwrap();
     let token = s.find_token(&secret(3).digest()).unwrap().unwrap();
     assert_eq!((token.created_at, token.expires_at), (at, at + Duration::hours(1)));
+}
+
+fn issuing_queues_the_email_with_the_token(s: &dyn Subject) {
+    let user = create(s, "mail@example.com").user.id;
+    let at = now();
+    let link = mail(MailKind::ResetLink, "mail@example.com", 1);
+    s.issue_token(&NewResetToken {
+        user_id: user,
+        digest: secret(1).digest(),
+        created_at: at,
+        expires_at: at + Duration::hours(1),
+        mail: Some(link.clone()),
+        audit: audit(AuditKind::LinkRequested, user, at),
+    })
+    .unwrap();
+    assert_eq!(s.pending().unwrap(), 1);
+    assert!(
+        s.claim_due(at - Duration::seconds(1), at + Duration::minutes(5), 10).unwrap().is_empty(),
+        "not due yet"
+    );
+    let claimed = s.claim_due(at, at + Duration::minutes(5), 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].mail.clone(), claimed[0].attempts), (link, 1));
+    assert_eq!(s.audit_kinds(), ["link_requested"]);
+}
+
+/// Queues `n` emails (through token issues, the only way in) and returns the
+/// time they became due.
+fn queue(s: &dyn Subject, n: usize) -> DateTime<Utc> {
+    let at = now();
+    for i in 0..n {
+        let user = create(s, &format!("q{i}@example.com")).user.id;
+        s.issue_token(&NewResetToken {
+            user_id: user,
+            digest: secret(i as u8).digest(),
+            created_at: at,
+            expires_at: at + Duration::hours(1),
+            mail: Some(mail(MailKind::ResetLink, &format!("q{i}@example.com"), i)),
+            audit: audit(AuditKind::LinkRequested, user, at),
+        })
+        .unwrap();
+    }
+    at
+}
+
+fn claims_are_leased_in_order_and_counted(s: &dyn Subject) {
+    let at = queue(s, 3);
+    let lease = at + Duration::minutes(10);
+    let first = s.claim_due(at, lease, 2).unwrap();
+    assert_eq!(
+        first.iter().map(|q| q.mail.subject.as_str()).collect::<Vec<_>>(),
+        ["subject 0", "subject 1"]
+    );
+    let second = s.claim_due(at, lease, 10).unwrap();
+    assert_eq!(second.len(), 1, "leased rows are not claimed twice");
+    assert!(s.claim_due(lease - Duration::seconds(1), lease, 10).unwrap().is_empty());
+    // A claimer that died: its lease runs out and the rows come back.
+    let again = s.claim_due(lease, lease + Duration::minutes(10), 10).unwrap();
+    assert_eq!(again.len(), 3);
+    assert!(again.iter().all(|q| q.attempts == 2), "{again:?}");
+    assert_eq!(s.pending().unwrap(), 3);
+}
+
+fn sent_and_given_up_messages_are_scrubbed(s: &dyn Subject) {
+    let at = queue(s, 3);
+    let claimed = s.claim_due(at, at + Duration::minutes(10), 10).unwrap();
+    s.mark_sent(claimed[0].id, at).unwrap();
+    s.mark_failed(claimed[1].id, "550 mailbox unavailable", None).unwrap();
+    let retry_at = at + Duration::minutes(2);
+    s.mark_failed(claimed[2].id, "421 try again later", Some(retry_at)).unwrap();
+
+    let rows = s.outbox_rows();
+    assert_eq!(rows[0], ("sent".to_owned(), None, None), "delivered: body scrubbed");
+    assert_eq!(rows[1], ("failed".to_owned(), None, None), "given up: body scrubbed");
+    assert_eq!(rows[2].0, "pending");
+    assert!(rows[2].1.as_deref().is_some_and(|t| t.contains("secret")), "a retry keeps its body");
+    assert_eq!(s.pending().unwrap(), 1);
+
+    assert!(
+        s.claim_due(retry_at - Duration::seconds(1), retry_at, 10).unwrap().is_empty(),
+        "waits for retry_at"
+    );
+    let retried = s.claim_due(retry_at, retry_at + Duration::minutes(10), 10).unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].id, retried[0].attempts), (claimed[2].id, 2));
+}
+
+fn audit_events_are_recorded(s: &dyn Subject) {
+    s.record(&AuditRecord {
+        kind: AuditKind::LinkRequested,
+        user_id: None,
+        client: ClientInfo::default(),
+        detail: Some("outcome=unknown_address".into()),
+        at: now(),
+    })
+    .unwrap();
+    assert_eq!(s.audit_kinds(), ["link_requested"]);
+}
+
+fn concurrent_claimers_never_share_a_message(s: Arc<dyn Subject>) {
+    const MESSAGES: usize = 24;
+    const CLAIMERS: usize = 8;
+    let at = queue(&*s, MESSAGES);
+    let barrier = Arc::new(Barrier::new(CLAIMERS));
+    let claimed: Vec<i64> = (0..CLAIMERS)
+        .map(|_| {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut mine = Vec::new();
+                loop {
+                    let batch = s.claim_due(at, at + Duration::minutes(10), 2).expect("claim");
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch.iter().map(|q| q.id));
+                }
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let mut unique = claimed.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(claimed.len(), MESSAGES, "every message claimed exactly once: {claimed:?}");
+    assert_eq!(unique.len(), MESSAGES);
 }
 
 macro_rules! contract_suite {
@@ -424,6 +595,13 @@ contract_suite! {
         inactive_users_are_refused_and_keep_their_token,
         a_failure_inside_the_reset_changes_nothing,
         times_survive_storage_to_the_microsecond,
+        issuing_queues_the_email_with_the_token,
+        claims_are_leased_in_order_and_counted,
+        sent_and_given_up_messages_are_scrubbed,
+        audit_events_are_recorded,
     ],
-    concurrent: [concurrent_consumers_of_one_secret_have_one_winner]
+    concurrent: [
+        concurrent_consumers_of_one_secret_have_one_winner,
+        concurrent_claimers_never_share_a_message,
+    ]
 }

@@ -1,6 +1,6 @@
 //! pwreset's adapters for the domain's ports: diesel storage (SQLite and
-//! PostgreSQL), in-memory storage, bcrypt, Cloudreve hashids, the system
-//! clock and the OS random generator.
+//! PostgreSQL), in-memory storage, bcrypt, Cloudreve hashids, email
+//! (templates, SMTP, files, log), the system clock and the OS random generator.
 
 pub mod bcrypt;
 pub mod clock;
@@ -8,6 +8,7 @@ pub mod db;
 pub mod defaults;
 mod faults;
 pub mod hashid;
+pub mod mail;
 pub mod memory;
 pub mod random;
 #[cfg(any(test, feature = "test-support"))]
@@ -20,5 +21,6 @@ pub use crate::bcrypt::BcryptHasher;
 pub use crate::clock::SystemClock;
 pub use crate::db::{DatabaseUrl, DieselStore};
 pub use crate::hashid::HashidCodec;
+pub use crate::mail::TemplateComposer;
 pub use crate::memory::MemoryStore;
 pub use crate::random::OsRandom;

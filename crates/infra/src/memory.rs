@@ -7,16 +7,48 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use chrono::{DateTime, Utc};
 use pwreset_domain::ports::{
-    CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, ResetCommit, ResetStore,
-    StoreError, UserStore,
+    AuditLog, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, Outbox,
+    QueuedMail, ResetCommit, ResetStore, StoreError, UserStore,
 };
 use pwreset_domain::{
-    AuditRecord, Email, Group, ResetToken, TokenState, User, UserId, UserProfile, UserStatus,
+    AuditRecord, Email, Group, OutgoingMail, ResetToken, TokenState, User, UserId, UserProfile,
+    UserStatus,
 };
 
 use crate::defaults::default_groups;
 use crate::faults::{FaultPoint, Faults};
+
+/// Where an outbox message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    /// Waiting for (another) attempt.
+    Pending,
+    /// Delivered.
+    Sent,
+    /// Given up.
+    Failed,
+}
+
+/// One outbox row, as the in-memory store keeps it.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    /// Row id.
+    pub id: i64,
+    /// The message; its bodies are emptied once sent or given up.
+    pub mail: OutgoingMail,
+    /// Delivery state.
+    pub status: OutboxStatus,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Earliest next attempt.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Reserved for a claimer until then.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Last delivery error.
+    pub last_error: Option<String>,
+}
 
 #[derive(Debug, Default)]
 struct State {
@@ -25,6 +57,7 @@ struct State {
     tokens: BTreeMap<i64, ResetToken>,
     token_by_digest: HashMap<[u8; 32], i64>,
     audit: Vec<AuditRecord>,
+    outbox: Vec<OutboxEntry>,
     next_user: i64,
     next_token: i64,
 }
@@ -61,6 +94,11 @@ impl MemoryStore {
         self.lock().audit.clone()
     }
 
+    /// Every outbox row, oldest first.
+    pub fn outbox(&self) -> Vec<OutboxEntry> {
+        self.lock().outbox.clone()
+    }
+
     /// Replaces a user's status, e.g. to ban it.
     pub fn set_status(&self, id: UserId, status: UserStatus) -> bool {
         self.lock().users.get_mut(&id.get()).map(|u| u.status = status).is_some()
@@ -72,8 +110,8 @@ impl MemoryStore {
         &self,
         user: UserId,
         digest: pwreset_domain::SecretDigest,
-        created_at: chrono::DateTime<chrono::Utc>,
-        expires_at: chrono::DateTime<chrono::Utc>,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
     ) {
         let mut state = self.lock();
         let id = state.next_token;
@@ -98,6 +136,19 @@ impl MemoryStore {
 }
 
 impl State {
+    fn enqueue(&mut self, mail: &OutgoingMail, at: DateTime<Utc>) {
+        let id = self.outbox.last().map_or(1, |e| e.id + 1);
+        self.outbox.push(OutboxEntry {
+            id,
+            mail: mail.clone(),
+            status: OutboxStatus::Pending,
+            attempts: 0,
+            next_attempt_at: at,
+            locked_until: None,
+            last_error: None,
+        });
+    }
+
     fn profile(&self, id: i64) -> Result<Option<UserProfile>, StoreError> {
         let Some(user) = self.users.get(&id) else { return Ok(None) };
         let group = self
@@ -160,6 +211,9 @@ impl ResetStore for MemoryStore {
             },
         );
         state.token_by_digest.insert(*token.digest.as_bytes(), id);
+        if let Some(mail) = &token.mail {
+            state.enqueue(mail, token.created_at);
+        }
         state.audit.push(token.audit.clone());
         Ok(())
     }
@@ -199,6 +253,9 @@ impl ResetStore for MemoryStore {
             }
         }
         state.users.insert(reset.user_id.get(), profile.user.clone());
+        if let Some(notice) = &reset.notice {
+            state.enqueue(notice, reset.at);
+        }
         state.audit.push(reset.audit.clone());
         Ok(ResetCommit::Applied(Box::new(profile)))
     }
@@ -250,5 +307,80 @@ impl UserStore for MemoryStore {
         };
         state.users.insert(id.get(), user);
         Ok(state.profile(id.get())?.expect("just inserted"))
+    }
+}
+
+impl AuditLog for MemoryStore {
+    fn record(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.lock().audit.push(record.clone());
+        Ok(())
+    }
+}
+
+fn scrub(mail: &mut OutgoingMail) {
+    mail.text.clear();
+    mail.html.clear();
+}
+
+impl Outbox for MemoryStore {
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let mut state = self.lock();
+        let claimable = |e: &&mut OutboxEntry| {
+            e.status == OutboxStatus::Pending
+                && e.next_attempt_at <= now
+                && e.locked_until.is_none_or(|until| until <= now)
+        };
+        Ok(state
+            .outbox
+            .iter_mut()
+            .filter(claimable)
+            .take(limit)
+            .map(|e| {
+                e.locked_until = Some(lease_until);
+                e.attempts += 1;
+                QueuedMail { id: e.id, mail: e.mail.clone(), attempts: e.attempts }
+            })
+            .collect())
+    }
+
+    fn mark_sent(&self, id: i64, _at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some(e) = state.outbox.iter_mut().find(|e| e.id == id) {
+            e.status = OutboxStatus::Sent;
+            e.locked_until = None;
+            e.last_error = None;
+            scrub(&mut e.mail);
+        }
+        Ok(())
+    }
+
+    fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some(e) = state.outbox.iter_mut().find(|e| e.id == id) {
+            e.locked_until = None;
+            e.last_error = Some(error.to_owned());
+            match retry_at {
+                Some(at) => e.next_attempt_at = at,
+                None => {
+                    e.status = OutboxStatus::Failed;
+                    scrub(&mut e.mail);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pending(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().outbox.iter().filter(|e| e.status == OutboxStatus::Pending).count() as u64)
     }
 }

@@ -4,8 +4,11 @@
 
 use std::time::Duration;
 
+use pwreset_domain::Language;
+use pwreset_http::{IpNet, Limit, RateLimits, TrustedProxies};
 use pwreset_infra::DatabaseUrl;
 use pwreset_infra::bcrypt::COST_RANGE;
+use pwreset_infra::mail::MailTarget;
 use thiserror::Error;
 
 use crate::duration;
@@ -14,6 +17,8 @@ use crate::duration;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/pwreset.db";
 /// Cloudreve's port.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5212";
+/// Default mail target: a folder a newcomer can open.
+pub const DEFAULT_MAIL: &str = "file:./data/outbox";
 
 /// A setting has a value that cannot be used.
 #[derive(Debug, Error)]
@@ -63,6 +68,67 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `PWRESET_DEFAULT_LANGUAGE`.
     pub default_language: String,
+    /// `PWRESET_SITE_NAME`: how emails sign.
+    pub site_name: String,
+    /// `PWRESET_MAIL`.
+    pub mail: MailTarget,
+    /// `PWRESET_MAIL_FROM`.
+    pub mail_from: String,
+    /// `PWRESET_MAIL_MAX_ATTEMPTS`.
+    pub mail_max_attempts: u32,
+    /// `PWRESET_MAIL_RETRY_BASE`: wait after the first failed delivery, doubled each time.
+    pub mail_retry_base: Duration,
+    /// `PWRESET_MAIL_POLL`: how often the outbox is checked without a wake-up.
+    pub mail_poll: Duration,
+    /// `PWRESET_REVEAL_ACCOUNT_STATE`.
+    pub reveal_account_state: bool,
+    /// `PWRESET_RATE_LIMIT` and `PWRESET_RATE_LIMIT_*`.
+    pub rate_limits: RateLimits,
+    /// `PWRESET_TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// `N/DURATION` (`5/1h`, `20/h`, `100/10m`) or `off`.
+fn parse_limit(setting: &'static str, raw: &str) -> Result<Option<Limit>, ConfigError> {
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let invalid = |why: &str| {
+        bad(setting, format!("{why}; write it like 5/1h or 100/10m, or off; got {raw:?}"))
+    };
+    let (max, per) = raw.split_once('/').ok_or_else(|| invalid("not a limit"))?;
+    let max = max
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| invalid("the count must be above 0"))?;
+    let per = per.trim();
+    let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+        per.to_owned()
+    } else {
+        format!("1{per}")
+    };
+    let per = duration::parse(&per).map_err(|e| invalid(&e))?;
+    if per.is_zero() {
+        return Err(invalid("the period must be longer than 0"));
+    }
+    Ok(Some(Limit { max, per }))
+}
+
+/// The sender used when `PWRESET_MAIL_FROM` is unset: `{site} <noreply@{host}>`,
+/// with `localhost` for an IP address or a bare name.
+fn default_sender(site_name: &str, site_url: &str) -> String {
+    let host = site_url.split_once("://").map_or(site_url, |(_, rest)| rest);
+    let host = host.split(['/', ':']).next().unwrap_or("");
+    let host = if host.contains('.') && host.parse::<std::net::IpAddr>().is_err() {
+        host
+    } else {
+        "localhost"
+    };
+    let name: String = site_name.chars().filter(|c| !matches!(c, '"' | '<' | '>' | '\\')).collect();
+    format!("\"{name}\" <noreply@{host}>")
 }
 
 fn parse_bool(setting: &'static str, raw: &str) -> Result<bool, ConfigError> {
@@ -172,6 +238,96 @@ impl Config {
 
         let default_language =
             get("PWRESET_DEFAULT_LANGUAGE").unwrap_or_else(|| "en-US".into()).trim().to_owned();
+        if Language::from_tag(&default_language).is_none() {
+            return Err(bad(
+                "PWRESET_DEFAULT_LANGUAGE",
+                format!("must be en-US or zh-CN, got {default_language:?}"),
+            ));
+        }
+
+        let site_name =
+            get("PWRESET_SITE_NAME").unwrap_or_else(|| "pwreset".into()).trim().to_owned();
+        let mail = MailTarget::parse(&get("PWRESET_MAIL").unwrap_or_else(|| DEFAULT_MAIL.into()))
+            .map_err(|e| bad("PWRESET_MAIL", e.to_string()))?;
+        let mail_from = get("PWRESET_MAIL_FROM")
+            .map(|f| f.trim().to_owned())
+            .unwrap_or_else(|| default_sender(&site_name, &site_url));
+        if !pwreset_infra::mail::is_mailbox(&mail_from) {
+            return Err(bad(
+                "PWRESET_MAIL_FROM",
+                format!("must be an address like pwreset <noreply@example.com>, got {mail_from:?}"),
+            ));
+        }
+        let mail_max_attempts = match get("PWRESET_MAIL_MAX_ATTEMPTS") {
+            Some(raw) => {
+                raw.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(
+                    || {
+                        bad(
+                            "PWRESET_MAIL_MAX_ATTEMPTS",
+                            format!("must be a whole number from 1 to 100, got {raw:?}"),
+                        )
+                    },
+                )?
+            }
+            None => 8,
+        };
+        let duration_setting =
+            |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+                match get(name) {
+                    Some(raw) => duration::parse(&raw).map_err(|e| bad(name, e)).and_then(|d| {
+                        if d.is_zero() { Err(bad(name, "must be longer than 0")) } else { Ok(d) }
+                    }),
+                    None => Ok(Duration::from_secs(default)),
+                }
+            };
+        let mail_retry_base = duration_setting("PWRESET_MAIL_RETRY_BASE", 30)?;
+        let mail_poll = duration_setting("PWRESET_MAIL_POLL", 5)?;
+
+        let reveal_account_state = get("PWRESET_REVEAL_ACCOUNT_STATE")
+            .map(|v| parse_bool("PWRESET_REVEAL_ACCOUNT_STATE", &v))
+            .transpose()?
+            .unwrap_or(false);
+
+        let limits_on = get("PWRESET_RATE_LIMIT")
+            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err(bad("PWRESET_RATE_LIMIT", format!("must be on or off, got {v:?}"))),
+            })
+            .transpose()?
+            .unwrap_or(true);
+        let rate_limits = if limits_on {
+            let defaults = RateLimits::default();
+            let limit = |name: &'static str, default: Option<Limit>| {
+                get(name).map_or(Ok(default), |raw| parse_limit(name, &raw))
+            };
+            RateLimits {
+                request_per_ip: limit(
+                    "PWRESET_RATE_LIMIT_REQUEST_PER_IP",
+                    defaults.request_per_ip,
+                )?,
+                request_per_email: limit(
+                    "PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL",
+                    defaults.request_per_email,
+                )?,
+                reset_per_ip: limit("PWRESET_RATE_LIMIT_RESET_PER_IP", defaults.reset_per_ip)?,
+                reset_per_user: limit(
+                    "PWRESET_RATE_LIMIT_RESET_PER_USER",
+                    defaults.reset_per_user,
+                )?,
+            }
+        } else {
+            RateLimits::off()
+        };
+
+        let trusted_proxies = TrustedProxies(
+            get("PWRESET_TRUSTED_PROXIES")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.parse::<IpNet>().map_err(|e| bad("PWRESET_TRUSTED_PROXIES", e)))
+                .collect::<Result<_, _>>()?,
+        );
 
         Ok(Self {
             database_url,
@@ -185,6 +341,15 @@ impl Config {
             debug,
             log_format,
             default_language,
+            site_name,
+            mail,
+            mail_from,
+            mail_max_attempts,
+            mail_retry_base,
+            mail_poll,
+            reveal_account_state,
+            rate_limits,
+            trusted_proxies,
         })
     }
 }
@@ -214,6 +379,42 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.default_language, "en-US");
         assert_eq!(c.hashid_salt, None);
+        assert_eq!(c.mail, MailTarget::File(PathBuf::from("./data/outbox")));
+        assert_eq!(c.mail_from, "\"pwreset\" <noreply@localhost>");
+        assert_eq!(c.site_name, "pwreset");
+        assert!(!c.reveal_account_state);
+        assert_eq!(c.rate_limits, RateLimits::default());
+        assert_eq!(c.trusted_proxies, TrustedProxies::default());
+        assert_eq!(
+            (c.mail_max_attempts, c.mail_retry_base, c.mail_poll),
+            (8, Duration::from_secs(30), Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn mail_and_limits_are_read() {
+        let c = config(&[
+            ("PWRESET_SITE_URL", "https://drive.example.com/"),
+            ("PWRESET_SITE_NAME", "My Drive"),
+            ("PWRESET_MAIL", "smtps://u:p@mail.example.com"),
+            ("PWRESET_REVEAL_ACCOUNT_STATE", "true"),
+            ("PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL", "3/h"),
+            ("PWRESET_RATE_LIMIT_RESET_PER_IP", "off"),
+            ("PWRESET_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
+        ])
+        .unwrap();
+        assert_eq!(c.mail_from, "\"My Drive\" <noreply@drive.example.com>");
+        assert!(matches!(c.mail, MailTarget::Smtp(_)));
+        assert!(c.reveal_account_state);
+        assert_eq!(
+            c.rate_limits.request_per_email,
+            Some(Limit { max: 3, per: Duration::from_secs(3600) })
+        );
+        assert_eq!(c.rate_limits.reset_per_ip, None);
+        assert_eq!(c.rate_limits.request_per_ip, RateLimits::default().request_per_ip);
+        assert_eq!(c.trusted_proxies.0.len(), 2);
+        let off = config(&[("PWRESET_RATE_LIMIT", "off")]).unwrap();
+        assert_eq!(off.rate_limits, RateLimits::off());
     }
 
     #[test]
@@ -254,6 +455,15 @@ mod tests {
             ("PWRESET_HASHID_SALT", "sälz"),
             ("PWRESET_BIND", "5212"),
             ("PWRESET_BCRYPT_CONCURRENCY", "0"),
+            ("PWRESET_MAIL", "sendmail"),
+            ("PWRESET_MAIL_FROM", "not an address"),
+            ("PWRESET_MAIL_MAX_ATTEMPTS", "0"),
+            ("PWRESET_MAIL_RETRY_BASE", "soon"),
+            ("PWRESET_RATE_LIMIT", "maybe"),
+            ("PWRESET_RATE_LIMIT_REQUEST_PER_IP", "lots"),
+            ("PWRESET_RATE_LIMIT_RESET_PER_USER", "0/1h"),
+            ("PWRESET_TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("PWRESET_DEFAULT_LANGUAGE", "fr-FR"),
         ];
         for (setting, value) in cases {
             let err = config(&[(setting, value)]).unwrap_err();

@@ -7,6 +7,7 @@ mod config;
 mod duration;
 mod serve;
 mod wiring;
+mod worker;
 
 use std::process::ExitCode;
 

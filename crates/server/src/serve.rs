@@ -1,28 +1,59 @@
-//! `pwreset serve`: the HTTP server.
+//! `pwreset serve`: the HTTP server and the mail worker.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use pwreset_domain::ports::Outbox;
+use pwreset_domain::usecases::{DeliverMail, LinkPolicy, RetryPolicy};
 use pwreset_http::{ApiSettings, ApiState, correlation_middleware};
 
 use crate::config::Config;
 use crate::wiring::wire;
+use crate::worker::MailWorker;
 
 /// How long in-flight requests may finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
 
-/// Runs the server until SIGINT or SIGTERM, then drains in-flight requests.
+/// Runs the server until SIGINT or SIGTERM, then drains in-flight requests
+/// and stops the mail worker.
 pub fn serve(config: Config) -> Result<(), String> {
     let wired = wire(&config)?;
+    let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
+        .map_err(|e| format!("PWRESET_MAIL: {e}"))?;
+    let retry = RetryPolicy {
+        max_attempts: config.mail_max_attempts,
+        first_retry: config.mail_retry_base,
+        ..RetryPolicy::default()
+    };
+    let batch = retry.batch;
+    let outbox: Arc<dyn Outbox> = wired.store.clone();
+    let deliver = DeliverMail::new(outbox, transport, wired.ports.clock.clone(), retry);
+    let worker = MailWorker::spawn(deliver, config.mail_poll, batch)
+        .map_err(|e| format!("cannot start the mail worker: {e}"))?;
+
+    let ttl = chrono::Duration::from_std(config.token_ttl).map_err(|e| e.to_string())?;
     let settings = ApiSettings {
         prefix: config.api_prefix.clone(),
         debug: config.debug,
         default_language: config.default_language.clone(),
+        link: LinkPolicy { ttl, site_url: config.site_url.clone() },
+        reveal_account_state: config.reveal_account_state,
+        rate_limits: config.rate_limits.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
     };
-    let state = web::Data::new(ApiState::new(&wired.ports, settings));
+    let state =
+        web::Data::new(ApiState::new(&wired.ports, settings).on_mail_queued(worker.waker()));
     if config.debug {
         tracing::warn!("debug mode: internal error details are sent to clients");
     }
-    actix_web::rt::System::new().block_on(async move {
+    if config.reveal_account_state {
+        tracing::warn!(
+            "PWRESET_REVEAL_ACCOUNT_STATE=true: link requests tell strangers which addresses have accounts"
+        );
+    }
+    let served = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(correlation_middleware))
@@ -35,14 +66,17 @@ pub fn serve(config: Config) -> Result<(), String> {
             tracing::info!(
                 address = %addr,
                 database = %config.database_url.redacted(),
+                mail = %config.mail.redacted(),
                 site_url = %config.site_url,
                 api_prefix = %config.api_prefix,
                 token_ttl = %crate::duration::format(config.token_ttl),
                 "pwreset listening"
             );
         }
-        server.run().await.map_err(|e| e.to_string())?;
-        tracing::info!("pwreset stopped");
-        Ok(())
-    })
+        server.run().await.map_err(|e| e.to_string())
+    });
+    worker.stop(Duration::from_secs(SHUTDOWN_GRACE_SECS));
+    served?;
+    tracing::info!("pwreset stopped");
+    Ok(())
 }

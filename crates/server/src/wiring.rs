@@ -3,9 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pwreset_domain::Language;
 use pwreset_domain::ports::Ports;
 use pwreset_infra::db::PoolOptions;
-use pwreset_infra::{BcryptHasher, DieselStore, HashidCodec, OsRandom, SystemClock};
+use pwreset_infra::{
+    BcryptHasher, DieselStore, HashidCodec, OsRandom, SystemClock, TemplateComposer,
+};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -29,8 +32,9 @@ pub fn init_tracing(config: &Config, default_level: &str) {
     }
 }
 
-/// Everything a command needs: the ports over the configured adapters.
+/// Everything a command needs: the store and the ports over the configured adapters.
 pub struct Wired {
+    pub store: Arc<DieselStore>,
     pub ports: Ports,
 }
 
@@ -50,13 +54,16 @@ pub fn wire(config: &Config) -> Result<Wired, String> {
         BcryptHasher::new(config.bcrypt_cost, config.bcrypt_concurrency, HASH_QUEUE_TIMEOUT)
             .map_err(|e| format!("PWRESET_BCRYPT_COST: {e}"))?;
     let store = Arc::new(store);
+    let language = Language::from_tag(&config.default_language).unwrap_or(Language::EnUs);
     let ports = Ports {
         users: store.clone(),
         tokens: store.clone(),
+        audit: store.clone(),
+        mail: Arc::new(TemplateComposer::new(config.site_name.clone(), language)),
         hasher: Arc::new(hasher),
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
         ids: Arc::new(ids),
     };
-    Ok(Wired { ports })
+    Ok(Wired { store, ports })
 }

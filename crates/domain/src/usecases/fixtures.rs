@@ -5,11 +5,14 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::model::{Group, ResetToken, User, UserProfile, UserSettings, UserStatus};
+use crate::model::{MailKind, OutgoingMail};
 use crate::ports::{
-    MockClock, MockPasswordHasher, MockPublicIdCodec, MockRandomSource, MockResetStore,
-    MockUserStore, Ports,
+    MockAuditLog, MockClock, MockMailComposer, MockPasswordHasher, MockPublicIdCodec,
+    MockRandomSource, MockResetStore, MockUserStore, Ports,
 };
-use crate::usecases::{CreateUser, IssueResetLink, LinkPolicy, ResetPassword};
+use crate::usecases::{
+    CreateUser, IssueResetLink, LinkPolicy, RequestPasswordReset, ResetPassword,
+};
 use crate::values::{GroupId, PasswordHash, ResetSecret, SecurityStamp, UserId};
 
 pub const SECRET: &str = "XR3EdrZXoi5jDAXJUt9yLn85WWMYmmhK";
@@ -75,6 +78,18 @@ pub struct Mocks {
     pub clock: MockClock,
     pub random: MockRandomSource,
     pub ids: MockPublicIdCodec,
+    pub audit: MockAuditLog,
+    pub mail: MockMailComposer,
+}
+
+pub fn notice(to: &str) -> OutgoingMail {
+    OutgoingMail {
+        kind: MailKind::PasswordChanged,
+        to: to.to_owned(),
+        subject: "changed".into(),
+        text: "text".into(),
+        html: "html".into(),
+    }
 }
 
 impl Mocks {
@@ -86,6 +101,8 @@ impl Mocks {
             clock: Arc::new(self.clock),
             random: Arc::new(self.random),
             ids: Arc::new(self.ids),
+            audit: Arc::new(self.audit),
+            mail: Arc::new(self.mail),
         }
     }
 
@@ -95,6 +112,10 @@ impl Mocks {
 
     pub fn issue(self, policy: LinkPolicy) -> IssueResetLink {
         IssueResetLink::new(&self.ports(), policy)
+    }
+
+    pub fn request(self, policy: LinkPolicy) -> RequestPasswordReset {
+        RequestPasswordReset::new(&self.ports(), policy)
     }
 
     pub fn create_user(self) -> CreateUser {

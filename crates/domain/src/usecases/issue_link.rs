@@ -125,6 +125,7 @@ impl IssueResetLink {
             digest: secret.digest(),
             created_at: now,
             expires_at,
+            mail: None,
             audit: AuditRecord {
                 kind: AuditKind::LinkIssued,
                 user_id: Some(user.id),
@@ -175,6 +176,7 @@ mod tests {
                     && t.expires_at == now() + Duration::hours(1)
                     && t.audit.kind == AuditKind::LinkIssued
                     && t.audit.detail.as_deref() == Some("channel=cli")
+                    && t.mail.is_none()
             })
             .times(1)
             .returning(|_| Ok(()));

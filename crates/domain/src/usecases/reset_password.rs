@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::model::{AuditKind, AuditRecord, ClientInfo, TokenState, UserProfile, UserStatus};
+use crate::model::{
+    AuditKind, AuditRecord, ClientInfo, Language, TokenState, UserProfile, UserStatus,
+};
 use crate::ports::{
-    Clock, CompletedReset, HashError, PasswordHasher, Ports, RandomError, RandomSource,
-    ResetCommit, ResetStore, StoreError, UserStore,
+    Clock, CompletedReset, HashError, MailComposer, PasswordChangedMail, PasswordHasher, Ports,
+    RandomError, RandomSource, ResetCommit, ResetStore, StoreError, UserStore,
 };
 use crate::values::{NewPassword, SubmittedSecret, UserId};
 
@@ -85,6 +87,7 @@ pub struct ResetPassword {
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
+    mail: Arc<dyn MailComposer>,
 }
 
 impl std::fmt::Debug for ResetPassword {
@@ -102,6 +105,7 @@ impl ResetPassword {
             hasher: ports.hasher.clone(),
             clock: ports.clock.clone(),
             random: ports.random.clone(),
+            mail: ports.mail.clone(),
         }
     }
 
@@ -158,12 +162,20 @@ impl ResetPassword {
         // Time is read again after hashing: a token that expired while the
         // hash was computed must not be accepted.
         let at = self.clock.now();
+        let user = &profile.user;
+        let notice = self.mail.password_changed(&PasswordChangedMail {
+            to: &user.email,
+            nickname: &user.nickname,
+            at,
+            language: Language::choose([user.settings.language.as_deref()]),
+        });
         let reset = CompletedReset {
             token_id: token.id,
             user_id: cmd.user_id,
             password_hash,
             security_stamp,
             at,
+            notice: Some(notice),
             audit: AuditRecord {
                 kind: AuditKind::ResetSucceeded,
                 user_id: Some(cmd.user_id),
@@ -210,7 +222,12 @@ mod tests {
         m.random
             .expect_security_stamp()
             .returning(|| Ok(crate::SecurityStamp::new("new-stamp".into())));
+        expect_notice(&mut m);
         m
+    }
+
+    fn expect_notice(m: &mut Mocks) {
+        m.mail.expect_password_changed().returning(|n| notice(n.to));
     }
 
     #[test]
@@ -232,6 +249,7 @@ mod tests {
                     && r.audit.kind == AuditKind::ResetSucceeded
                     && r.audit.user_id == UserId::new(1).ok()
                     && r.audit.client.ip.as_deref() == Some("192.0.2.1")
+                    && r.notice == Some(notice("user1@example.com"))
             })
             .times(1)
             .returning(|r| {
@@ -354,6 +372,7 @@ mod tests {
         m.clock.expect_now().times(1).in_sequence(&mut seq).returning(move || later);
         m.random.expect_security_stamp().returning(|| Ok(crate::SecurityStamp::new("s".into())));
         m.hasher.expect_hash().returning(|_| Ok(hash("$2b$04$new")));
+        expect_notice(&mut m);
         m.tokens
             .expect_complete_reset()
             .withf(move |r| r.at == later)

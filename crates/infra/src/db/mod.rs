@@ -2,6 +2,7 @@
 //! [`DbConnection`], chosen at run time from the database URL.
 
 mod connection;
+mod dialect;
 mod rows;
 pub(crate) mod schema;
 mod store;

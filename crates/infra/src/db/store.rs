@@ -4,17 +4,19 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use pwreset_domain::ports::{
-    CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, ResetCommit, ResetStore,
-    StoreError, UserStore,
+    AuditLog, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, Outbox,
+    QueuedMail, ResetCommit, ResetStore, StoreError, UserStore,
 };
 use pwreset_domain::{
-    AuditRecord, Email, Group, ResetToken, SecretDigest, User, UserId, UserProfile, UserStatus,
+    AuditRecord, Email, Group, MailKind, OutgoingMail, ResetToken, SecretDigest, User, UserId,
+    UserProfile, UserStatus,
 };
 use thiserror::Error;
 
 use super::connection::{Backend, DatabaseUrl, DbConnection, DbError, Pool, PoolOptions};
+use super::dialect;
 use super::rows::{GroupRow, TokenRow, UserRow};
-use super::schema::{audit_events, groups, lower, reset_tokens, settings, users};
+use super::schema::{audit_events, groups, lower, mail_outbox, reset_tokens, settings, users};
 use crate::faults::{FaultPoint, Faults};
 use crate::hashid::Hashids;
 
@@ -195,6 +197,27 @@ fn insert_audit(conn: &mut DbConnection, record: &AuditRecord) -> QueryResult<us
         .execute(conn)
 }
 
+/// Longest error text kept in the outbox.
+const MAX_ERROR_LEN: usize = 1000;
+
+fn enqueue_mail(
+    conn: &mut DbConnection,
+    mail: &OutgoingMail,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::insert_into(mail_outbox::table)
+        .values((
+            mail_outbox::kind.eq(mail.kind.as_str()),
+            mail_outbox::recipient.eq(&mail.to),
+            mail_outbox::subject.eq(&mail.subject),
+            mail_outbox::body_text.eq(&mail.text),
+            mail_outbox::body_html.eq(&mail.html),
+            mail_outbox::next_attempt_at.eq(naive(at)),
+            mail_outbox::created_at.eq(naive(at)),
+        ))
+        .execute(conn)
+}
+
 /// Revokes the user's outstanding tokens except `keep`.
 fn revoke_outstanding(
     conn: &mut DbConnection,
@@ -236,6 +259,9 @@ impl ResetStore for DieselStore {
                         reset_tokens::expires_at.eq(naive(token.expires_at)),
                     ))
                     .execute(conn)?;
+                if let Some(mail) = &token.mail {
+                    enqueue_mail(conn, mail, token.created_at)?;
+                }
                 insert_audit(conn, &token.audit)?;
                 Ok(())
             })
@@ -279,6 +305,9 @@ impl ResetStore for DieselStore {
                 return Err(TxError::Stop(ResetCommit::UserNotActive));
             }
             revoke_outstanding(conn, reset.user_id, Some(reset.token_id), reset.at)?;
+            if let Some(notice) = &reset.notice {
+                enqueue_mail(conn, notice, reset.at)?;
+            }
             insert_audit(conn, &reset.audit)?;
             let profile = load_profile(conn, reset.user_id.get())
                 .map_err(TxError::Store)?
@@ -364,6 +393,105 @@ impl UserStore for DieselStore {
             TxError::Store(e) => CreateUserError::Store(e),
             TxError::Db(e) => CreateUserError::Store(StoreError::new("creating a user", e)),
         })
+    }
+}
+
+impl AuditLog for DieselStore {
+    fn record(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        insert_audit(&mut *self.conn()?, record)
+            .map(drop)
+            .map_err(db_error("recording an audit event"))
+    }
+}
+
+impl Outbox for DieselStore {
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows =
+            dialect::claim_outbox(&mut *self.conn()?, naive(now), naive(lease_until), limit)
+                .map_err(db_error("claiming queued emails"))?;
+        rows.sort_by_key(|r| r.id);
+        rows.into_iter()
+            .map(|row| {
+                let corrupt = |what: &str| {
+                    StoreError::msg(format!("mail_outbox row {} is invalid: {what}", row.id))
+                };
+                let kind = MailKind::parse(&row.kind).ok_or_else(|| corrupt("unknown kind"))?;
+                let (Some(text), Some(html)) = (row.body_text, row.body_html) else {
+                    return Err(corrupt("pending without a body"));
+                };
+                Ok(QueuedMail {
+                    id: row.id,
+                    attempts: u32::try_from(row.attempts)
+                        .map_err(|_| corrupt("negative attempts"))?,
+                    mail: OutgoingMail {
+                        kind,
+                        to: row.recipient,
+                        subject: row.subject,
+                        text,
+                        html,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        diesel::update(mail_outbox::table.find(id))
+            .set((
+                mail_outbox::status.eq("sent"),
+                mail_outbox::sent_at.eq(naive(at)),
+                mail_outbox::body_text.eq(None::<String>),
+                mail_outbox::body_html.eq(None::<String>),
+                mail_outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+                mail_outbox::last_error.eq(None::<String>),
+            ))
+            .execute(&mut self.conn()?)
+            .map(drop)
+            .map_err(db_error("marking an email sent"))
+    }
+
+    fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let error: String = error.chars().take(MAX_ERROR_LEN).collect();
+        let row = mail_outbox::table.find(id);
+        let done = match retry_at {
+            Some(at) => diesel::update(row)
+                .set((
+                    mail_outbox::next_attempt_at.eq(naive(at)),
+                    mail_outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+                    mail_outbox::last_error.eq(&error),
+                ))
+                .execute(&mut self.conn()?),
+            None => diesel::update(row)
+                .set((
+                    mail_outbox::status.eq("failed"),
+                    mail_outbox::body_text.eq(None::<String>),
+                    mail_outbox::body_html.eq(None::<String>),
+                    mail_outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+                    mail_outbox::last_error.eq(&error),
+                ))
+                .execute(&mut self.conn()?),
+        };
+        done.map(drop).map_err(db_error("recording a failed delivery"))
+    }
+
+    fn pending(&self) -> Result<u64, StoreError> {
+        let n: i64 = mail_outbox::table
+            .filter(mail_outbox::status.eq("pending"))
+            .count()
+            .get_result(&mut self.conn()?)
+            .map_err(db_error("counting queued emails"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }
 

@@ -1,156 +1,30 @@
-//! The JSON API through the real actix app (the same `configure` a host or
-//! the `pwreset` binary uses): every row of the error table and the success path.
+//! The reset endpoint through the real actix app (the same `configure` a
+//! host or the `pwreset` binary uses): every row of the error table and the
+//! success path.
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration as StdDuration;
+use std::sync::Arc;
 
-use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, test, web};
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration};
+use pwreset_domain::UserStatus;
 use pwreset_domain::ports::{
-    Clock, HashError, MockPasswordHasher, MockResetStore, PasswordHasher, Ports, StoreError,
-    UserStore,
+    HashError, MockPasswordHasher, MockResetStore, Ports, StoreError, UserStore,
 };
-use pwreset_domain::usecases::{
-    CreateUser, CreateUserCommand, IssueLinkCommand, IssueResetLink, LinkPolicy,
-};
-use pwreset_domain::{ClientInfo, Email, NewPassword, UserId, UserStatus, ports::GroupRef};
 use pwreset_http::{ApiSettings, ApiState};
-use pwreset_infra::{BcryptHasher, HashidCodec, MemoryStore, OsRandom};
+use pwreset_infra::HashidCodec;
 use serde_json::{Value, json};
+use support::*;
 use uuid::Uuid;
-
-const OLD_PASSWORD: &str = "old-password";
-const NEW_PASSWORD: &str = "n3w-Passw0rd!";
-
-/// A clock tests can move.
-#[derive(Debug)]
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl TestClock {
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
-struct World {
-    store: Arc<MemoryStore>,
-    hasher: Arc<BcryptHasher>,
-    clock: Arc<TestClock>,
-    ports: Ports,
-}
-
-impl World {
-    fn new() -> Self {
-        let store = Arc::new(MemoryStore::new());
-        let hasher = Arc::new(BcryptHasher::new(4, 4, StdDuration::from_secs(30)).unwrap());
-        let clock = Arc::new(TestClock(Mutex::new(Utc::now().trunc_subsecs(6))));
-        let ports = Ports {
-            users: store.clone(),
-            tokens: store.clone(),
-            hasher: hasher.clone(),
-            clock: clock.clone(),
-            random: Arc::new(OsRandom),
-            ids: Arc::new(HashidCodec::new("test salt").unwrap()),
-        };
-        Self { store, hasher, clock, ports }
-    }
-
-    fn user(&self, email: &str) -> UserId {
-        CreateUser::new(&self.ports)
-            .execute(CreateUserCommand {
-                email: Email::parse(email).unwrap(),
-                nickname: "Jane Doe".into(),
-                password: Some(NewPassword::parse(OLD_PASSWORD.into()).unwrap()),
-                group: GroupRef::Name("User".into()),
-                status: UserStatus::Active,
-            })
-            .unwrap()
-            .user
-            .id
-    }
-
-    /// Issues a link for `email`; returns (public id, secret).
-    fn link(&self, email: &str) -> (String, String) {
-        let policy = LinkPolicy { ttl: Duration::hours(1), site_url: "http://localhost".into() };
-        let link = IssueResetLink::new(&self.ports, policy)
-            .execute(IssueLinkCommand {
-                email: Email::parse(email).unwrap(),
-                client: ClientInfo::default(),
-                channel: "test",
-            })
-            .unwrap();
-        (link.public_id, link.secret.expose().to_owned())
-    }
-
-    fn password_is(&self, email: &str, password: &str) -> bool {
-        let user = self.store.find_user_by_email(&Email::parse(email).unwrap()).unwrap().unwrap();
-        self.hasher.verify(password, &user.password_hash).unwrap()
-    }
-
-    fn state(&self, settings: ApiSettings) -> web::Data<ApiState> {
-        web::Data::new(ApiState::new(&self.ports, settings))
-    }
-}
-
-async fn app(
-    state: web::Data<ApiState>,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
-    test::init_service(App::new().configure(pwreset_http::configure(state))).await
-}
-
-fn patch(id: &str, body: &Value) -> test::TestRequest {
-    test::TestRequest::patch().uri(&format!("/api/v4/user/reset/{id}")).set_json(body)
-}
-
-/// Sends a request; returns HTTP status, correlation header and parsed body.
-async fn send(
-    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
-    req: test::TestRequest,
-) -> (StatusCode, Option<String>, Value) {
-    let res = test::call_service(app, req.to_request()).await;
-    let status = res.status();
-    let header = res.headers().get("x-cr-correlation-id").map(|v| v.to_str().unwrap().to_owned());
-    let bytes = test::read_body(res).await;
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
-    (status, header, body)
-}
-
-/// Asserts a failure envelope: HTTP 200, the code, exactly the keys
-/// `code`, `msg`, `correlation_id`, and the id echoed in the header.
-fn assert_failure(
-    (status, header, body): &(StatusCode, Option<String>, Value),
-    code: i64,
-) -> String {
-    assert_eq!(*status, StatusCode::OK, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    // serde_json's map is sorted, so this is the key set, not the wire order.
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["code", "correlation_id", "msg"], "{body}");
-    let msg = body["msg"].as_str().unwrap().to_owned();
-    assert!(!msg.is_empty());
-    let id = body["correlation_id"].as_str().unwrap();
-    Uuid::parse_str(id).unwrap();
-    assert_eq!(header.as_deref(), Some(id), "header echoes the envelope's id");
-    msg
-}
 
 #[actix_web::test]
 async fn success_replaces_the_password_and_returns_the_seed_user() {
     let w = World::new();
     let user = w.user("Jane@Example.com");
     let (public_id, secret) = w.link("jane@example.com");
-    let app = app(w.state(ApiSettings::default())).await;
+    let app = app(w.state(settings())).await;
     let correlation = Uuid::new_v4().to_string();
 
     let (status, header, body) = send(
@@ -167,7 +41,7 @@ async fn success_replaces_the_password_and_returns_the_seed_user() {
     assert_eq!(body["code"], 0);
     assert_eq!(body["msg"], "");
     let data = &body["data"];
-    support::assert_is_seed_user(data);
+    assert_is_seed_user(data);
     assert_eq!(data["id"], public_id);
     assert_eq!(data["email"], "Jane@Example.com");
     assert_eq!(data["nickname"], "Jane Doe");
@@ -202,7 +76,7 @@ async fn a_secret_works_once() {
     let w = World::new();
     w.user("once@example.com");
     let (id, secret) = w.link("once@example.com");
-    let app = app(w.state(ApiSettings::default())).await;
+    let app = app(w.state(settings())).await;
     let first = send(&app, patch(&id, &json!({"password": NEW_PASSWORD, "secret": secret}))).await;
     assert_eq!(first.2["code"], 0);
     let second = send(&app, patch(&id, &json!({"password": "another-pw", "secret": secret}))).await;
@@ -216,7 +90,7 @@ async fn bad_input_is_40001_says_why_and_changes_nothing() {
     let user = w.user("bad@example.com");
     let other_group_id = "wrong";
     let (id, secret) = w.link("bad@example.com");
-    let app = app(w.state(ApiSettings::default())).await;
+    let app = app(w.state(settings())).await;
     let uri = format!("/api/v4/user/reset/{id}");
     let raw = |body: &str, content_type: &str| {
         test::TestRequest::patch()
@@ -303,7 +177,7 @@ async fn every_kind_of_dead_link_is_40030() {
     w.user("b@example.com");
     let (id_a, secret_a) = w.link("a@example.com");
     let (_id_b, secret_b) = w.link("b@example.com");
-    let app = app(w.state(ApiSettings::default())).await;
+    let app = app(w.state(settings())).await;
     let body = |secret: &str| json!({"password": NEW_PASSWORD, "secret": secret});
 
     let unknown = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ";
@@ -330,7 +204,7 @@ async fn inactive_users_get_40021_and_keep_their_secret() {
     let w = World::new();
     let user = w.user("banned@example.com");
     let (id, secret) = w.link("banned@example.com");
-    let app = app(w.state(ApiSettings::default())).await;
+    let app = app(w.state(settings())).await;
     let body = json!({"password": NEW_PASSWORD, "secret": secret});
     for status in [UserStatus::Inactive, UserStatus::ManualBanned, UserStatus::SysBanned] {
         w.store.set_status(user, status);
@@ -359,13 +233,12 @@ async fn database_failure_is_50001_with_detail_only_in_debug() {
     let (id, secret) = w.link("db@example.com");
     let body = json!({"password": NEW_PASSWORD, "secret": secret});
 
-    let quiet =
-        app(web::Data::new(ApiState::new(&failing_store_ports(&w), ApiSettings::default()))).await;
+    let quiet = app(web::Data::new(ApiState::new(&failing_store_ports(&w), settings()))).await;
     let answer = send(&quiet, patch(&id, &body)).await;
     assert_failure(&answer, 50001);
     assert!(!answer.2.to_string().contains("Connection refused"), "no internals in production");
 
-    let settings = ApiSettings { debug: true, ..ApiSettings::default() };
+    let settings = ApiSettings { debug: true, ..settings() };
     let debug = app(web::Data::new(ApiState::new(&failing_store_ports(&w), settings))).await;
     let (status, _, body) = send(&debug, patch(&id, &body)).await;
     assert_eq!(status, StatusCode::OK);
@@ -381,19 +254,19 @@ async fn hasher_failure_is_50005_and_nothing_changes() {
     let mut hasher = MockPasswordHasher::new();
     hasher.expect_hash().returning(|_| Err(HashError::Failed("cost not allowed".into())));
     let ports = Ports { hasher: Arc::new(hasher), ..w.ports.clone() };
-    let app = app(web::Data::new(ApiState::new(&ports, ApiSettings::default()))).await;
+    let app = app(web::Data::new(ApiState::new(&ports, settings()))).await;
     let body = json!({"password": NEW_PASSWORD, "secret": secret});
     assert_failure(&send(&app, patch(&id, &body)).await, 50005);
     assert!(w.password_is("hash@example.com", OLD_PASSWORD));
 
-    let real = self::app(w.state(ApiSettings::default())).await;
+    let real = self::app(w.state(settings())).await;
     assert_eq!(send(&real, patch(&id, &body)).await.2["code"], 0, "the secret survived");
 }
 
 #[actix_web::test]
 async fn unknown_routes_and_methods_get_envelopes() {
     let w = World::new();
-    let app = app(w.state(ApiSettings::default())).await;
+    let app = app(w.state(settings())).await;
     let (status, _, body) = send(&app, test::TestRequest::get().uri("/api/v4/nope")).await;
     assert_eq!((status, body["code"].as_i64()), (StatusCode::NOT_FOUND, Some(404)));
     let (status, _, body) =
@@ -404,7 +277,7 @@ async fn unknown_routes_and_methods_get_envelopes() {
 #[actix_web::test]
 async fn correlation_ids_are_taken_when_valid_and_minted_otherwise() {
     let w = World::new();
-    let app = app(w.state(ApiSettings::default())).await;
+    let app = app(w.state(settings())).await;
     let body = json!({"password": NEW_PASSWORD, "secret": "x"});
     let given = Uuid::new_v4().to_string();
     let answer =
@@ -427,7 +300,7 @@ async fn mounts_under_another_prefix_beside_host_routes() {
     let w = World::new();
     w.user("host@example.com");
     let (id, secret) = w.link("host@example.com");
-    let settings = ApiSettings { prefix: "/auth/".into(), ..ApiSettings::default() };
+    let settings = ApiSettings { prefix: "/auth/".into(), ..settings() };
     let app = test::init_service(
         App::new()
             .route("/host", web::get().to(|| async { "host route" }))
@@ -451,8 +324,8 @@ async fn the_seed_schema_check_bites() {
         "language": "en-US",
         "group": {"id": "1AI8", "name": "Admin", "permission": "/f8B", "direct_link_batch_size": 10, "trash_retention": 864000}
     });
-    support::assert_is_seed_user(&good);
-    let validator = support::user_validator();
+    assert_is_seed_user(&good);
+    let validator = user_validator();
     let broken = |f: fn(&mut Value)| {
         let mut v = good.clone();
         f(&mut v);

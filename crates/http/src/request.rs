@@ -1,0 +1,83 @@
+//! `POST {prefix}/user/reset`: ask for a reset link by email address.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use pwreset_domain::Email;
+use pwreset_domain::usecases::{
+    Ineligible, RequestResetCommand, RequestResetError, RequestResetOutcome,
+};
+use serde::Deserialize;
+
+use crate::ApiState;
+use crate::client::client_info;
+use crate::correlation::CorrelationId;
+use crate::envelope::{ApiError, Code, Envelope};
+use crate::ratelimit;
+
+/// The request body. Other fields (Cloudreve's `captcha`, `ticket`) are ignored.
+#[derive(Deserialize)]
+pub(crate) struct RequestBody {
+    email: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+pub(crate) async fn request_reset(
+    state: web::Data<ApiState>,
+    id: CorrelationId,
+    req: HttpRequest,
+    body: web::Json<RequestBody>,
+) -> Result<HttpResponse, ApiError> {
+    let debug = state.settings.debug;
+    let ip = state.settings.trusted_proxies.client_ip(&req);
+    let now = state.clock.now();
+    let ip_key = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    ratelimit::check(state.limiters.request_per_ip.as_ref(), &ip_key, now)
+        .map_err(|wait| ApiError::too_many_requests(wait, id))?;
+    let RequestBody { email, language } = body.into_inner();
+    let email = Email::parse(&email).map_err(|e| {
+        let msg = e.to_string();
+        ApiError::new(Code::ParamErr, format!("{}{}", msg[..1].to_uppercase(), &msg[1..]), id)
+    })?;
+    ratelimit::check(state.limiters.request_per_email.as_ref(), &email.normalized(), now)
+        .map_err(|wait| ApiError::too_many_requests(wait, id))?;
+
+    let masked = email.masked();
+    let command = RequestResetCommand { email, language, client: client_info(&req, ip, id) };
+    let use_case = state.request.clone();
+    let outcome = web::block(move || use_case.execute(command)).await.map_err(|e| {
+        ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
+    })?;
+    match outcome {
+        Ok(RequestResetOutcome::Queued) => {
+            tracing::info!(email = %masked, "reset link queued");
+            state.mail_queued();
+            Ok(HttpResponse::Ok().json(Envelope::ok()))
+        }
+        Ok(RequestResetOutcome::NotQueued(reason)) => {
+            tracing::info!(email = %masked, reason = ?reason, "reset link not sent");
+            match (state.settings.reveal_account_state, reason) {
+                (false, _) => Ok(HttpResponse::Ok().json(Envelope::ok())),
+                (true, Ineligible::UnknownUser) => {
+                    Err(ApiError::new(Code::UserNotFound, "User not found", id))
+                }
+                (true, Ineligible::Banned) => {
+                    Err(ApiError::new(Code::UserBanned, "This account has been blocked", id))
+                }
+                (true, Ineligible::Inactive) => {
+                    Err(ApiError::new(Code::UserNotActivated, "This account is not activated", id))
+                }
+            }
+        }
+        Err(e @ RequestResetError::Lookup(_)) => {
+            Err(ApiError::new(Code::DbError, "Database error", id)
+                .with_detail(crate::reset::error_chain(&e), debug))
+        }
+        Err(e @ RequestResetError::Record(_)) => {
+            Err(ApiError::new(Code::FailedSendEmail, "Failed to send email", id)
+                .with_detail(crate::reset::error_chain(&e), debug))
+        }
+        Err(e @ RequestResetError::Random(_)) => {
+            Err(ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug))
+        }
+    }
+}

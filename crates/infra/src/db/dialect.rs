@@ -1,0 +1,67 @@
+//! SQL that differs between backends, kept in one place. Everything else is
+//! written once with diesel's query builder.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+
+use super::connection::DbConnection;
+
+/// A row claimed from the outbox.
+#[derive(Debug, QueryableByName)]
+pub(super) struct ClaimedRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub recipient: String,
+    #[diesel(sql_type = Text)]
+    pub subject: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub body_text: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub body_html: Option<String>,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+}
+
+/// Claims due outbox rows in one statement: the rows are selected and leased
+/// atomically. On PostgreSQL `FOR UPDATE SKIP LOCKED` lets concurrent
+/// claimers (other instances) pass over rows another is claiming instead of
+/// waiting for them or claiming them twice; SQLite has one writer at a time,
+/// which gives the same guarantee.
+pub(super) fn claim_outbox(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<ClaimedRow>> {
+    const RETURNING: &str =
+        "RETURNING id, kind, recipient, subject, body_text, body_html, attempts";
+    match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+            "UPDATE mail_outbox SET locked_until = ?, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM mail_outbox \
+                          WHERE status = 'pending' AND next_attempt_at <= ? \
+                            AND (locked_until IS NULL OR locked_until <= ?) \
+                          ORDER BY id LIMIT ?) {RETURNING}"
+        ))
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(c),
+        DbConnection::Postgres(c) => diesel::sql_query(format!(
+            "UPDATE mail_outbox SET locked_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM mail_outbox \
+                          WHERE status = 'pending' AND next_attempt_at <= $2 \
+                            AND (locked_until IS NULL OR locked_until <= $2) \
+                          ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) {RETURNING}"
+        ))
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(c),
+    }
+}
