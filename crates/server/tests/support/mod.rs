@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::fs::File;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -30,6 +32,9 @@ impl Env {
             ("PWRESET_DATABASE_URL".into(), database_url.clone()),
             ("PWRESET_BCRYPT_COST".into(), "4".into()),
             ("PWRESET_SITE_URL".into(), "https://drive.example.com".into()),
+            ("PWRESET_RATE_LIMIT".into(), "off".into()),
+            ("PWRESET_MAIL_POLL".into(), "200ms".into()),
+            ("PWRESET_MAIL_RETRY_BASE".into(), "1s".into()),
         ];
         Self { vars, dir, database_url, _postgres: postgres }
     }
@@ -153,6 +158,17 @@ impl Server {
             assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM: {}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// POST {prefix}/user/reset; returns the envelope.
+    pub fn request_link(&self, email: &str) -> serde_json::Value {
+        let url = format!("{}/api/v4/user/reset", self.base);
+        let body = serde_json::json!({ "email": email }).to_string();
+        let response = ureq::post(&url)
+            .set("Content-Type", "application/json")
+            .send_string(&body)
+            .expect("HTTP 200");
+        serde_json::from_str(&response.into_string().unwrap()).unwrap()
     }
 
     /// PATCH {prefix}/user/reset/{id}; returns the envelope.

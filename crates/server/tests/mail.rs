@@ -1,0 +1,167 @@
+//! The email flow against the real binary and a real SMTP server on
+//! loopback: the emailed link resets the password; SMTP outages and restarts
+//! lose nothing and send nothing twice.
+
+mod support;
+
+use std::time::Duration;
+
+use pwreset_domain::Email;
+use pwreset_domain::ports::{Outbox, PasswordHasher, UserStore};
+use pwreset_infra::db::PoolOptions;
+use pwreset_infra::{BcryptHasher, DatabaseUrl, DieselStore};
+use support::Env;
+use support::smtp::{SmtpSink, decoded, free_port, link_in};
+
+fn store(env: &Env) -> DieselStore {
+    let url = DatabaseUrl::parse(&env.database_url).unwrap();
+    DieselStore::connect(&url, &PoolOptions::for_backend(url.backend())).unwrap()
+}
+
+fn password_is(env: &Env, email: &str, password: &str) -> bool {
+    let user = store(env).find_user_by_email(&Email::parse(email).unwrap()).unwrap().unwrap();
+    BcryptHasher::new(4, 1, Duration::from_secs(5))
+        .unwrap()
+        .verify(password, &user.password_hash)
+        .unwrap()
+}
+
+fn create_user(env: &Env, email: &str) -> String {
+    let user = env.cli_json(
+        &["user", "create", "--email", email, "--nickname", "Jane", "--password-stdin"],
+        Some("old-password\n"),
+    );
+    user["id"].as_str().unwrap().to_owned()
+}
+
+fn email_flow(mut env: Env) {
+    let smtp = SmtpSink::start(0);
+    env.set("PWRESET_MAIL", &smtp.url());
+    env.set("PWRESET_MAIL_FROM", "Drive <noreply@drive.example.com>");
+    let public_id = create_user(&env, "jane@example.com");
+    let mut server = env.serve();
+
+    assert_eq!(server.request_link("Jane@Example.com"), serde_json::json!({"code": 0, "msg": ""}));
+    assert_eq!(
+        server.request_link("nobody@example.com"),
+        serde_json::json!({"code": 0, "msg": ""})
+    );
+    let inbox = smtp.wait_for(1, Duration::from_secs(20));
+    let message = &inbox[0];
+    let text = decoded(message);
+    assert!(text.contains("To: jane@example.com"), "{text}");
+    assert!(text.contains("From: Drive <noreply@drive.example.com>"), "{text}");
+    assert!(text.contains("Subject: Reset your pwreset password"), "{text}");
+    assert!(text.contains("expires at"), "{text}");
+    let (id, secret) = link_in(message);
+    assert_eq!(id, public_id);
+    assert!(
+        text.contains(&format!("https://drive.example.com/session/reset?id={id}&secret={secret}"))
+    );
+
+    let done = server.reset(&id, "brand-new-password", &secret);
+    assert_eq!(done["code"], 0, "{done}");
+    assert!(password_is(&env, "jane@example.com", "brand-new-password"));
+
+    let inbox = smtp.wait_for(2, Duration::from_secs(20));
+    assert!(
+        decoded(&inbox[1]).contains("Subject: Your pwreset password was changed"),
+        "{}",
+        inbox[1]
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(smtp.received().len(), 2, "one link (the unknown address got none) and one notice");
+    assert_eq!(store(&env).pending().unwrap(), 0);
+
+    assert!(server.terminate().success());
+    let log = server.log();
+    for leak in [secret.as_str(), "brand-new-password", "old-password", "jane@example.com", "$2b$"]
+    {
+        assert!(!log.contains(leak), "server log leaks {leak:?}:\n{log}");
+    }
+}
+
+#[test]
+fn emailed_link_resets_the_password_on_sqlite() {
+    email_flow(Env::sqlite());
+}
+
+#[test]
+fn emailed_link_resets_the_password_on_postgres() {
+    if let Some(env) = Env::postgres() {
+        email_flow(env);
+    }
+}
+
+#[test]
+fn smtp_down_then_up_delivers_exactly_once() {
+    let mut env = Env::sqlite();
+    let port = free_port();
+    env.set("PWRESET_MAIL", &format!("smtp://127.0.0.1:{port}"));
+    create_user(&env, "jane@example.com");
+    let server = env.serve();
+    assert_eq!(
+        server.request_link("jane@example.com")["code"],
+        0,
+        "a mail server that is down never fails the request"
+    );
+
+    // Let a few attempts fail.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !server.log().contains("will retry") {
+        assert!(std::time::Instant::now() < deadline, "no failed attempt logged: {}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(store(&env).pending().unwrap(), 1, "the message waits");
+
+    let smtp = SmtpSink::start(port);
+    let inbox = smtp.wait_for(1, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(smtp.received().len(), 1, "delivered exactly once");
+    let (_, secret) = link_in(&inbox[0]);
+    assert_eq!(server.reset(&link_in(&inbox[0]).0, "brand-new-password", &secret)["code"], 0);
+}
+
+#[test]
+fn a_restart_between_queueing_and_delivery_loses_nothing() {
+    for env in [Some(Env::sqlite()), Env::postgres()].into_iter().flatten() {
+        let mut env = env;
+        let port = free_port();
+        env.set("PWRESET_MAIL", &format!("smtp://127.0.0.1:{port}"));
+        create_user(&env, "jane@example.com");
+        let mut first = env.serve();
+        assert_eq!(first.request_link("jane@example.com")["code"], 0);
+        assert!(first.terminate().success());
+        assert_eq!(store(&env).pending().unwrap(), 1, "queued across the stop");
+
+        let smtp = SmtpSink::start(port);
+        let second = env.serve();
+        let inbox = smtp.wait_for(1, Duration::from_secs(30));
+        let (id, secret) = link_in(&inbox[0]);
+        assert_eq!(second.reset(&id, "brand-new-password", &secret)["code"], 0);
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(smtp.received().len(), 2, "the link, then the notice, each once");
+    }
+}
+
+#[test]
+fn a_permanent_refusal_is_given_up_at_once() {
+    let mut env = Env::sqlite();
+    let smtp = SmtpSink::start(0);
+    env.set("PWRESET_MAIL", &smtp.url());
+    create_user(&env, "reject-me@example.com");
+    let server = env.serve();
+    assert_eq!(server.request_link("reject-me@example.com")["code"], 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !server.log().contains("giving up") {
+        assert!(std::time::Instant::now() < deadline, "not given up: {}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(store(&env).pending().unwrap(), 0);
+    assert!(smtp.received().is_empty());
+    let log = server.log();
+    assert!(
+        log.contains("r***@example.com") && !log.contains("reject-me@example.com"),
+        "masked: {log}"
+    );
+}
