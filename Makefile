@@ -6,7 +6,7 @@ CARGO ?= cargo
 PWRESET_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export PWRESET_TEST_POSTGRES_URL
 
-.PHONY: run build test lint fmt check-migrations clean help
+.PHONY: run build test lint fmt check-migrations screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,6 +26,9 @@ lint: ## rustfmt check and clippy with warnings denied
 
 fmt: ## format the code
 	$(CARGO) fmt --all
+
+screenshots: ## regenerate docs/img (needs chromium and chromium-driver)
+	$(CARGO) test -p pwreset-server --test browser -- --ignored screenshots
 
 check-migrations: ## fail when the backends' migration folders differ
 	@scripts/check-migrations.sh

@@ -35,6 +35,7 @@ mod client;
 pub mod correlation;
 pub mod envelope;
 mod openapi;
+pub mod pages;
 pub mod ratelimit;
 mod request;
 mod reset;
@@ -50,6 +51,7 @@ use pwreset_domain::usecases::{LinkPolicy, RequestPasswordReset, ResetPassword};
 pub use crate::client::{IpNet, TrustedProxies};
 pub use crate::correlation::{CorrelationId, correlation_middleware};
 pub use crate::envelope::{ApiError, Code, Envelope};
+pub use crate::pages::PageSettings;
 pub use crate::ratelimit::{Limit, RateLimits};
 pub use crate::user::{GroupResponse, UserResponse};
 
@@ -77,6 +79,8 @@ pub struct ApiSettings {
     pub rate_limits: RateLimits,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// The reset and forgot pages.
+    pub pages: PageSettings,
 }
 
 impl Default for ApiSettings {
@@ -92,6 +96,7 @@ impl Default for ApiSettings {
             reveal_account_state: false,
             rate_limits: RateLimits::default(),
             trusted_proxies: TrustedProxies::default(),
+            pages: PageSettings::default(),
         }
     }
 }
@@ -176,6 +181,27 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
                 )
                 .service(web::resource("/openapi.json").route(web::get().to(openapi::serve)))
                 .default_service(web::to(envelope::not_found)),
+        );
+    }
+}
+
+/// Registers the pages a person sees — `GET /session/reset` (the emailed
+/// link), `GET /session/forgot` and their assets under `/session/assets/` —
+/// at the site root, beside (not under) the API prefix. Pass the result to
+/// `App::configure`.
+pub fn configure_pages(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.service(
+            web::scope("/session")
+                .app_data(state)
+                .wrap(from_fn(correlation_middleware))
+                .route("/reset", web::get().to(pages::reset_page))
+                .route("/forgot", web::get().to(pages::forgot_page))
+                .service(
+                    web::resource("/assets/{file}")
+                        .route(web::get().to(pages::asset))
+                        .route(web::head().to(pages::asset)),
+                ),
         );
     }
 }

@@ -68,8 +68,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `PWRESET_DEFAULT_LANGUAGE`.
     pub default_language: String,
-    /// `PWRESET_SITE_NAME`: how emails sign.
+    /// `PWRESET_SITE_NAME`: how emails sign and pages are titled.
     pub site_name: String,
+    /// `PWRESET_LOGIN_URL`: where the reset page sends people afterwards.
+    pub login_url: String,
     /// `PWRESET_MAIL`.
     pub mail: MailTarget,
     /// `PWRESET_MAIL_FROM`.
@@ -247,6 +249,22 @@ impl Config {
 
         let site_name =
             get("PWRESET_SITE_NAME").unwrap_or_else(|| "pwreset".into()).trim().to_owned();
+        let login_url = match get("PWRESET_LOGIN_URL") {
+            Some(url) => {
+                let url = url.trim().to_owned();
+                let absolute = url.starts_with("http://") || url.starts_with("https://");
+                if !(absolute || url.starts_with('/')) || url.contains(char::is_whitespace) {
+                    return Err(bad(
+                        "PWRESET_LOGIN_URL",
+                        format!(
+                            "must be an http(s):// URL or a path starting with '/', got {url:?}"
+                        ),
+                    ));
+                }
+                url
+            }
+            None => format!("{site_url}/session"),
+        };
         let mail = MailTarget::parse(&get("PWRESET_MAIL").unwrap_or_else(|| DEFAULT_MAIL.into()))
             .map_err(|e| bad("PWRESET_MAIL", e.to_string()))?;
         let mail_from = get("PWRESET_MAIL_FROM")
@@ -342,6 +360,7 @@ impl Config {
             log_format,
             default_language,
             site_name,
+            login_url,
             mail,
             mail_from,
             mail_max_attempts,
@@ -382,6 +401,7 @@ mod tests {
         assert_eq!(c.mail, MailTarget::File(PathBuf::from("./data/outbox")));
         assert_eq!(c.mail_from, "\"pwreset\" <noreply@localhost>");
         assert_eq!(c.site_name, "pwreset");
+        assert_eq!(c.login_url, "http://127.0.0.1:5212/session");
         assert!(!c.reveal_account_state);
         assert_eq!(c.rate_limits, RateLimits::default());
         assert_eq!(c.trusted_proxies, TrustedProxies::default());
@@ -464,6 +484,7 @@ mod tests {
             ("PWRESET_RATE_LIMIT_RESET_PER_USER", "0/1h"),
             ("PWRESET_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("PWRESET_DEFAULT_LANGUAGE", "fr-FR"),
+            ("PWRESET_LOGIN_URL", "javascript:alert(1)"),
         ];
         for (setting, value) in cases {
             let err = config(&[(setting, value)]).unwrap_err();

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use pwreset_domain::Language;
 use pwreset_domain::ports::Outbox;
 use pwreset_domain::usecases::{DeliverMail, LinkPolicy, RetryPolicy};
-use pwreset_http::{ApiSettings, ApiState, correlation_middleware};
+use pwreset_http::{ApiSettings, ApiState, PageSettings, correlation_middleware};
 
 use crate::config::Config;
 use crate::wiring::wire;
@@ -42,6 +43,12 @@ pub fn serve(config: Config) -> Result<(), String> {
         reveal_account_state: config.reveal_account_state,
         rate_limits: config.rate_limits.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        pages: PageSettings {
+            site_name: config.site_name.clone(),
+            login_url: config.login_url.clone(),
+            default_language: Language::from_tag(&config.default_language)
+                .unwrap_or(Language::EnUs),
+        },
     };
     let state =
         web::Data::new(ApiState::new(&wired.ports, settings).on_mail_queued(worker.waker()));
@@ -58,6 +65,7 @@ pub fn serve(config: Config) -> Result<(), String> {
             App::new()
                 .wrap(from_fn(correlation_middleware))
                 .configure(pwreset_http::configure(state.clone()))
+                .configure(pwreset_http::configure_pages(state.clone()))
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .bind(&config.bind)
