@@ -26,6 +26,8 @@ pub enum Code {
     UserBanned = 40017,
     /// The account is not activated (only when account state is revealed).
     UserNotActivated = 40018,
+    /// A session credential is invalid (only from the token-refresh shim).
+    CredentialInvalid = 40020,
     /// No such user, or not active.
     UserNotFound = 40021,
     /// The email could not be queued.
@@ -159,6 +161,7 @@ impl ResponseError for ApiError {
             | Code::ParamErr
             | Code::UserBanned
             | Code::UserNotActivated
+            | Code::CredentialInvalid
             | Code::UserNotFound
             | Code::FailedSendEmail
             | Code::TempLinkExpired
@@ -179,6 +182,14 @@ impl ResponseError for ApiError {
             error: self.detail.clone().filter(|_| self.debug),
             correlation_id: Some(self.correlation_id.0),
         })
+    }
+}
+
+impl actix_web::Responder for ApiError {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
+        self.error_response()
     }
 }
 

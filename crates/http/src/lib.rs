@@ -32,8 +32,10 @@
 //! malformed requests and unknown routes.
 
 mod client;
+pub mod compat;
 pub mod correlation;
 pub mod envelope;
+pub mod frontend;
 mod openapi;
 pub mod pages;
 pub mod ratelimit;
@@ -49,8 +51,10 @@ use pwreset_domain::ports::{Clock, Ports, PublicIdCodec};
 use pwreset_domain::usecases::{LinkPolicy, RequestPasswordReset, ResetPassword};
 
 pub use crate::client::{IpNet, TrustedProxies};
+pub use crate::compat::CompatSettings;
 pub use crate::correlation::{CorrelationId, correlation_middleware};
 pub use crate::envelope::{ApiError, Code, Envelope};
+pub use crate::frontend::{Frontend, FrontendSettings, configure_frontend};
 pub use crate::pages::PageSettings;
 pub use crate::ratelimit::{Limit, RateLimits};
 pub use crate::user::{GroupResponse, UserResponse};
@@ -81,6 +85,8 @@ pub struct ApiSettings {
     pub trusted_proxies: TrustedProxies,
     /// The reset and forgot pages.
     pub pages: PageSettings,
+    /// The Cloudreve web-app shims ([`compat`]); `None` leaves them out.
+    pub cloudreve_compat: Option<CompatSettings>,
 }
 
 impl Default for ApiSettings {
@@ -97,6 +103,7 @@ impl Default for ApiSettings {
             rate_limits: RateLimits::default(),
             trusted_proxies: TrustedProxies::default(),
             pages: PageSettings::default(),
+            cloudreve_compat: Some(CompatSettings::default()),
         }
     }
 }
@@ -164,8 +171,12 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
         let prefix = state.settings.prefix.trim_end_matches('/').to_owned();
         let json =
             web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(envelope::json_error);
+        let mut scope = web::scope(&prefix);
+        if state.settings.cloudreve_compat.is_some() {
+            scope = compat::register(scope);
+        }
         cfg.service(
-            web::scope(&prefix)
+            scope
                 .app_data(state)
                 .app_data(json)
                 .wrap(from_fn(correlation_middleware))

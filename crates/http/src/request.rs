@@ -61,10 +61,10 @@ pub(crate) async fn request_reset(
                     Err(ApiError::new(Code::UserNotFound, "User not found", id))
                 }
                 (true, Ineligible::Banned) => {
-                    Err(ApiError::new(Code::UserBanned, "This account has been blocked", id))
+                    Err(ApiError::new(Code::UserBanned, "This user is banned", id))
                 }
                 (true, Ineligible::Inactive) => {
-                    Err(ApiError::new(Code::UserNotActivated, "This account is not activated", id))
+                    Err(ApiError::new(Code::UserNotActivated, "This user is not activated", id))
                 }
             }
         }

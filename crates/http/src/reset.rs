@@ -77,11 +77,11 @@ fn refusal(error: ResetPasswordError, id: CorrelationId, debug: bool) -> ApiErro
     match error {
         ResetPasswordError::InvalidLink(problem) => {
             tracing::info!(reason = problem.as_str(), "reset refused: invalid link");
-            ApiError::new(Code::TempLinkExpired, "Reset link is invalid or has expired", id)
+            ApiError::new(Code::TempLinkExpired, "Link is expired", id)
         }
         ResetPasswordError::UserNotActive => {
             tracing::info!("reset refused: user not active");
-            ApiError::new(Code::UserNotFound, "User not found or not active", id)
+            ApiError::new(Code::UserNotFound, "User not found", id)
         }
         ResetPasswordError::Store(e) => {
             ApiError::new(Code::DbError, "Database error", id).with_detail(error_chain(&e), debug)

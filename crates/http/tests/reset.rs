@@ -52,7 +52,7 @@ async fn success_replaces_the_password_and_returns_the_seed_user() {
     assert_eq!(data["credit"], Value::Null);
     assert_eq!(data["language"], "en-US");
     assert_eq!(data["group"]["name"], "User");
-    assert_eq!(data["group"]["permission"], "nA==");
+    assert_eq!(data["group"]["permission"], "hAg=", "Cloudreve V4's User group");
     assert_eq!(data["group"]["direct_link_batch_size"], 10);
     assert_eq!(data["group"]["trash_retention"], 604_800);
     assert!(

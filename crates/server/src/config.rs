@@ -88,6 +88,22 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// `PWRESET_TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedProxies,
+    /// `PWRESET_CLOUDREVE_COMPAT`: answer the Cloudreve web app's calls around the reset pages.
+    pub cloudreve_compat: bool,
+    /// `PWRESET_FRONTEND_DIR`: a prebuilt Cloudreve frontend to serve at `/`.
+    pub frontend_dir: Option<std::path::PathBuf>,
+    /// `PWRESET_SITE_DESCRIPTION`: the frontend's `{siteDes}`.
+    pub site_description: String,
+    /// `PWRESET_SITE_SCRIPT`: the frontend's `{siteScript}` (HTML, inserted as is).
+    pub site_script: String,
+    /// `PWRESET_SITE_LOGO` and `PWRESET_SITE_LOGO_LIGHT`: logos the app shows.
+    pub site_logo: String,
+    /// See `site_logo`.
+    pub site_logo_light: String,
+    /// `PWRESET_PWA_SMALL_ICON` and `PWRESET_PWA_MEDIUM_ICON`: the frontend's icons.
+    pub pwa_small_icon: String,
+    /// See `pwa_small_icon`.
+    pub pwa_medium_icon: String,
 }
 
 /// `N/DURATION` (`5/1h`, `20/h`, `100/10m`) or `off`.
@@ -338,6 +354,32 @@ impl Config {
             RateLimits::off()
         };
 
+        let cloudreve_compat = get("PWRESET_CLOUDREVE_COMPAT")
+            .map(|v| parse_bool("PWRESET_CLOUDREVE_COMPAT", &v))
+            .transpose()?
+            .unwrap_or(true);
+        let frontend_dir = get("PWRESET_FRONTEND_DIR").map(|d| std::path::PathBuf::from(d.trim()));
+        if let Some(dir) = &frontend_dir
+            && !dir.join("index.html").is_file()
+        {
+            return Err(bad(
+                "PWRESET_FRONTEND_DIR",
+                format!(
+                    "{} has no index.html; point it at a built Cloudreve frontend",
+                    dir.display()
+                ),
+            ));
+        }
+        let text = |name: &str, default: &str| {
+            get(name).unwrap_or_else(|| default.to_owned()).trim().to_owned()
+        };
+        let site_description = text("PWRESET_SITE_DESCRIPTION", "");
+        let site_script = lookup("PWRESET_SITE_SCRIPT").unwrap_or_default();
+        let site_logo = text("PWRESET_SITE_LOGO", "/static/img/logo.svg");
+        let site_logo_light = text("PWRESET_SITE_LOGO_LIGHT", "/static/img/logo_light.svg");
+        let pwa_small_icon = text("PWRESET_PWA_SMALL_ICON", "/static/img/favicon.ico");
+        let pwa_medium_icon = text("PWRESET_PWA_MEDIUM_ICON", "/static/img/logo192.png");
+
         let trusted_proxies = TrustedProxies(
             get("PWRESET_TRUSTED_PROXIES")
                 .unwrap_or_default()
@@ -369,6 +411,14 @@ impl Config {
             reveal_account_state,
             rate_limits,
             trusted_proxies,
+            cloudreve_compat,
+            frontend_dir,
+            site_description,
+            site_script,
+            site_logo,
+            site_logo_light,
+            pwa_small_icon,
+            pwa_medium_icon,
         })
     }
 }
@@ -402,6 +452,8 @@ mod tests {
         assert_eq!(c.mail_from, "\"pwreset\" <noreply@localhost>");
         assert_eq!(c.site_name, "pwreset");
         assert_eq!(c.login_url, "http://127.0.0.1:5212/session");
+        assert!(c.cloudreve_compat);
+        assert_eq!(c.frontend_dir, None);
         assert!(!c.reveal_account_state);
         assert_eq!(c.rate_limits, RateLimits::default());
         assert_eq!(c.trusted_proxies, TrustedProxies::default());
@@ -485,6 +537,8 @@ mod tests {
             ("PWRESET_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("PWRESET_DEFAULT_LANGUAGE", "fr-FR"),
             ("PWRESET_LOGIN_URL", "javascript:alert(1)"),
+            ("PWRESET_CLOUDREVE_COMPAT", "sometimes"),
+            ("PWRESET_FRONTEND_DIR", "/nonexistent/build"),
         ];
         for (setting, value) in cases {
             let err = config(&[(setting, value)]).unwrap_err();

@@ -8,7 +8,10 @@ use actix_web::{App, HttpServer, web};
 use pwreset_domain::Language;
 use pwreset_domain::ports::Outbox;
 use pwreset_domain::usecases::{DeliverMail, LinkPolicy, RetryPolicy};
-use pwreset_http::{ApiSettings, ApiState, PageSettings, correlation_middleware};
+use pwreset_http::{
+    ApiSettings, ApiState, CompatSettings, Frontend, FrontendSettings, PageSettings,
+    correlation_middleware,
+};
 
 use crate::config::Config;
 use crate::wiring::wire;
@@ -43,6 +46,11 @@ pub fn serve(config: Config) -> Result<(), String> {
         reveal_account_state: config.reveal_account_state,
         rate_limits: config.rate_limits.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        cloudreve_compat: config.cloudreve_compat.then(|| CompatSettings {
+            site_title: config.site_name.clone(),
+            logo: config.site_logo.clone(),
+            logo_light: config.site_logo_light.clone(),
+        }),
         pages: PageSettings {
             site_name: config.site_name.clone(),
             login_url: config.login_url.clone(),
@@ -52,6 +60,26 @@ pub fn serve(config: Config) -> Result<(), String> {
     };
     let state =
         web::Data::new(ApiState::new(&wired.ports, settings).on_mail_queued(worker.waker()));
+    let frontend = match &config.frontend_dir {
+        Some(dir) => Some(web::Data::new(
+            Frontend::load(&FrontendSettings {
+                dir: dir.clone(),
+                site_name: config.site_name.clone(),
+                site_description: config.site_description.clone(),
+                site_script: config.site_script.clone(),
+                pwa_small_icon: config.pwa_small_icon.clone(),
+                pwa_medium_icon: config.pwa_medium_icon.clone(),
+            })
+            .map_err(|e| format!("PWRESET_FRONTEND_DIR: cannot load {}: {e}", dir.display()))?,
+        )),
+        None => None,
+    };
+    if let Some(frontend) = &frontend {
+        tracing::info!(
+            dir = %frontend.dir().display(),
+            "serving the web frontend at /; it owns /session/*, so pwreset's own reset pages are off"
+        );
+    }
     if config.debug {
         tracing::warn!("debug mode: internal error details are sent to clients");
     }
@@ -62,10 +90,15 @@ pub fn serve(config: Config) -> Result<(), String> {
     }
     let served = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .wrap(from_fn(correlation_middleware))
-                .configure(pwreset_http::configure(state.clone()))
-                .configure(pwreset_http::configure_pages(state.clone()))
+                .configure(pwreset_http::configure(state.clone()));
+            // The frontend, when there is one, owns /session/* (its router
+            // renders the reset page) and answers everything left: it goes last.
+            match &frontend {
+                Some(frontend) => app.configure(pwreset_http::configure_frontend(frontend.clone())),
+                None => app.configure(pwreset_http::configure_pages(state.clone())),
+            }
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .bind(&config.bind)

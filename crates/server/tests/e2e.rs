@@ -178,3 +178,47 @@ fn a_configured_salt_must_match_the_stored_one() {
     let issued = env.cli_json(&["token", "issue", "--email", "s@example.com"], None);
     assert_eq!(issued["user_id"], first["id"]);
 }
+
+#[test]
+fn a_frontend_build_takes_over_the_site_root_and_session_pages() {
+    let mut env = Env::sqlite();
+    let build = env.dir.path().join("build");
+    std::fs::create_dir_all(build.join("assets")).unwrap();
+    std::fs::write(
+        build.join("index.html"),
+        "<title>{siteName}</title><div id=app></div>{siteScript}",
+    )
+    .unwrap();
+    std::fs::write(build.join("assets/index-4f9a2b1c.js"), "/* app */").unwrap();
+    env.set("PWRESET_FRONTEND_DIR", build.to_str().unwrap());
+    env.set("PWRESET_SITE_NAME", "Drive");
+    let server = env.serve();
+    let get = |path: &str| ureq::get(&format!("{}{path}", server.base)).call();
+    for path in ["/", "/session/reset?id=a&secret=b", "/session/forgot"] {
+        let page = get(path).unwrap().into_string().unwrap();
+        assert_eq!(
+            page, "<title>Drive</title><div id=app></div>",
+            "{path}: the app's index, not pwreset's page"
+        );
+    }
+    let asset = get("/assets/index-4f9a2b1c.js").unwrap();
+    assert_eq!(asset.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    let basic: serde_json::Value = get("/api/v4/site/config/basic").unwrap().into_json().unwrap();
+    assert_eq!(basic["data"]["title"], "Drive");
+    // Raw requests: an HTTP client would normalise these paths before sending.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    for path in ["/../Cargo.toml", "/%2e%2e/secret", "/assets/..%2f..%2fsecret"] {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+    }
+
+    let mut bad = Env::sqlite();
+    bad.set("PWRESET_FRONTEND_DIR", "/nonexistent");
+    let out = bad.cli(&["serve"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("PWRESET_FRONTEND_DIR"), "{}", stderr(&out));
+}

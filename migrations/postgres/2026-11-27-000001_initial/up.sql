@@ -12,10 +12,11 @@ CREATE TABLE groups (
 );
 CREATE UNIQUE INDEX groups_name ON groups (name);
 
--- Cloudreve's default groups; crates/infra/src/defaults.rs holds the same rows.
+-- Cloudreve V4's default groups (as its installer creates them);
+-- crates/infra/src/defaults.rs holds the same rows.
 INSERT INTO groups (id, name, permissions, direct_link_batch_size, trash_retention, created_at, updated_at) VALUES
-    (1, 'Admin',     '\xFDFF01', 10, 864000, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'),
-    (2, 'User',      '\x9C',     10, 604800, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'),
+    (1, 'Admin',     '\xFD1A01', 1000, 604800, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'),
+    (2, 'User',      '\x8408',   10, 604800, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'),
     (3, 'Anonymous', '\x82',      0,      0, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC');
 SELECT setval(pg_get_serial_sequence('groups', 'id'), 3);
 

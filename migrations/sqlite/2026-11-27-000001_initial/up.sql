@@ -12,10 +12,11 @@ CREATE TABLE groups (
 );
 CREATE UNIQUE INDEX groups_name ON groups (name);
 
--- Cloudreve's default groups; crates/infra/src/defaults.rs holds the same rows.
+-- Cloudreve V4's default groups (as its installer creates them);
+-- crates/infra/src/defaults.rs holds the same rows.
 INSERT INTO groups (id, name, permissions, direct_link_batch_size, trash_retention, created_at, updated_at) VALUES
-    (1, 'Admin',     X'FDFF01', 10, 864000, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),
-    (2, 'User',      X'9C',     10, 604800, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),
+    (1, 'Admin',     X'FD1A01', 1000, 604800, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),
+    (2, 'User',      X'8408',   10, 604800, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),
     (3, 'Anonymous', X'82',      0,      0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP);
 
 -- AUTOINCREMENT: ids (and so public hashids) are never reused after a delete.

@@ -1,0 +1,127 @@
+//! Serving a prebuilt Cloudreve frontend from a fixture build: static files,
+//! the SPA fallback, placeholder substitution, caching, and no way out of the
+//! folder.
+
+mod support;
+
+use actix_web::http::StatusCode;
+use actix_web::{App, test, web};
+use pwreset_http::{Frontend, FrontendSettings};
+use support::*;
+
+const INDEX: &str = "<!doctype html><html><head><title>{siteName}</title>\
+<meta name=\"description\" content=\"{siteDes}\"><link rel=\"icon\" href=\"{pwa_small_icon}\">\
+<link rel=\"apple-touch-icon\" href=\"{pwa_medium_icon}\"></head><body><div id=\"root\"></div>{siteScript}</body></html>";
+
+fn fixture() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("secret.txt"), "outside the build").unwrap();
+    let build = root.path().join("build");
+    std::fs::create_dir_all(build.join("assets")).unwrap();
+    std::fs::create_dir_all(build.join("static/img")).unwrap();
+    std::fs::write(build.join("index.html"), INDEX).unwrap();
+    std::fs::write(build.join("assets/index-4f9a2b1c.js"), "console.log('app')").unwrap();
+    std::fs::write(build.join("static/img/logo192.png"), [0x89, b'P', b'N', b'G']).unwrap();
+    std::fs::write(build.join("manifest.json"), "{}").unwrap();
+    root
+}
+
+#[actix_web::test]
+async fn serves_the_build_with_fallback_placeholders_and_no_way_out() {
+    let root = fixture();
+    let frontend = Frontend::load(&FrontendSettings {
+        dir: root.path().join("build"),
+        site_name: "My <Drive>".into(),
+        site_description: "Files & more".into(),
+        site_script: "<script src=\"/analytics.js\"></script>".into(),
+        pwa_small_icon: "/static/img/favicon.ico".into(),
+        pwa_medium_icon: "/static/img/logo192.png".into(),
+    })
+    .unwrap();
+    let w = World::new();
+    let app = test::init_service(
+        App::new()
+            .configure(pwreset_http::configure(w.state(settings())))
+            .configure(pwreset_http::configure_frontend(web::Data::new(frontend))),
+    )
+    .await;
+    let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
+
+    // index.html, rendered, for the root, itself, and every app route.
+    for uri in [
+        "/",
+        "/index.html",
+        "/session/reset?id=lpua&secret=XR3EdrZXoi5jDAXJUt9yLn85WWMYmmhK",
+        "/session",
+        "/home/folder/deep",
+    ] {
+        let res = test::call_service(&app, get(uri)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        assert_eq!(res.headers().get("content-type").unwrap(), "text/html; charset=utf-8", "{uri}");
+        assert_eq!(res.headers().get("cache-control").unwrap(), "no-cache", "{uri}");
+        let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+        assert!(body.contains("<title>My &lt;Drive&gt;</title>"), "{uri}: {body}");
+        assert!(body.contains("content=\"Files &amp; more\""));
+        assert!(
+            body.contains("href=\"/static/img/favicon.ico\"")
+                && body.contains("href=\"/static/img/logo192.png\"")
+        );
+        assert!(
+            body.contains("<script src=\"/analytics.js\"></script></body>"),
+            "the operator's script, as is"
+        );
+        assert!(!body.contains('{'), "every placeholder filled: {body}");
+    }
+
+    // Files, with their types; hashed assets cached for good, others revalidated.
+    let res = test::call_service(&app, get("/assets/index-4f9a2b1c.js")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("content-type").unwrap().to_str().unwrap().contains("javascript"));
+    assert_eq!(res.headers().get("cache-control").unwrap(), "public, max-age=31536000, immutable");
+    assert_eq!(res.headers().get("x-content-type-options").unwrap(), "nosniff");
+    let res = test::call_service(&app, get("/static/img/logo192.png")).await;
+    assert_eq!(res.headers().get("content-type").unwrap(), "image/png");
+    assert_eq!(res.headers().get("cache-control").unwrap(), "no-cache");
+    let res = test::call_service(&app, get("/manifest.json")).await;
+    assert_eq!(res.headers().get("content-type").unwrap(), "application/json");
+
+    // A missing file is a 404, not the app; folders are never listed.
+    for uri in ["/assets/missing.js", "/favicon.ico"] {
+        assert_eq!(
+            test::call_service(&app, get(uri)).await.status(),
+            StatusCode::NOT_FOUND,
+            "{uri}"
+        );
+    }
+    for uri in ["/static/", "/static/img/", "/assets"] {
+        let res = test::call_service(&app, get(uri)).await;
+        let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+        assert!(
+            !body.contains("logo192.png") && !body.contains("index-4f9a2b1c.js"),
+            "{uri} listed: {body}"
+        );
+    }
+
+    // Nothing outside the folder, however the path is dressed.
+    for uri in [
+        "/../secret.txt",
+        "/assets/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/assets/..%2f..%2fsecret.txt",
+        "/%252e%252e/secret.txt",
+        "/..%5csecret.txt",
+        "/static/%2e%2e/%2e%2e/secret.txt",
+    ] {
+        let res = test::call_service(&app, get(uri)).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{uri}");
+        let body = test::read_body(res).await;
+        assert!(!String::from_utf8_lossy(&body).contains("outside the build"), "{uri}");
+    }
+
+    // The API keeps its own answers under the prefix.
+    let res = test::call_service(&app, get("/api/v4/nothing")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = test::read_body_json(res).await;
+    assert_eq!(body["code"], 404);
+}
