@@ -193,17 +193,17 @@ fn a_frontend_build_takes_over_the_site_root_and_session_pages() {
     env.set("PWRESET_FRONTEND_DIR", build.to_str().unwrap());
     env.set("PWRESET_SITE_NAME", "Drive");
     let server = env.serve();
-    let get = |path: &str| ureq::get(&format!("{}{path}", server.base)).call();
+    let get = |path: &str| ureq::get(&format!("{}{path}", server.base)).call().expect("HTTP 200");
     for path in ["/", "/session/reset?id=a&secret=b", "/session/forgot"] {
-        let page = get(path).unwrap().into_string().unwrap();
+        let page = get(path).into_string().unwrap();
         assert_eq!(
             page, "<title>Drive</title><div id=app></div>",
             "{path}: the app's index, not pwreset's page"
         );
     }
-    let asset = get("/assets/index-4f9a2b1c.js").unwrap();
+    let asset = get("/assets/index-4f9a2b1c.js");
     assert_eq!(asset.header("cache-control"), Some("public, max-age=31536000, immutable"));
-    let basic: serde_json::Value = get("/api/v4/site/config/basic").unwrap().into_json().unwrap();
+    let basic: serde_json::Value = get("/api/v4/site/config/basic").into_json().unwrap();
     assert_eq!(basic["data"]["title"], "Drive");
     // Raw requests: an HTTP client would normalise these paths before sending.
     let addr = server.base.trim_start_matches("http://").to_owned();
