@@ -205,16 +205,36 @@ pub enum AuditKind {
     LinkRequested,
     /// A password was reset with a link.
     ResetSucceeded,
+    /// A reset attempt was refused (the detail says why).
+    ResetRefused,
+    /// A request was refused by a rate limit (the detail says which).
+    RateLimited,
 }
 
 impl AuditKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::LinkIssued,
+        Self::LinkRequested,
+        Self::ResetSucceeded,
+        Self::ResetRefused,
+        Self::RateLimited,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LinkIssued => "link_issued",
             Self::LinkRequested => "link_requested",
             Self::ResetSucceeded => "reset_succeeded",
+            Self::ResetRefused => "reset_refused",
+            Self::RateLimited => "rate_limited",
         }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }
 }
 

@@ -205,14 +205,62 @@ pub trait UserStore: Send + Sync {
     fn create_user(&self, user: &NewUser) -> Result<UserProfile, CreateUserError>;
 }
 
+/// Which audit events to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this user's.
+    pub user: Option<UserId>,
+    /// Only events at or after this instant.
+    pub since: DateTime<Utc>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
 /// The audit trail.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait AuditLog: Send + Sync {
-    /// Records one event in its own transaction.
+    /// Records one event in its own transaction. An implementation may
+    /// instead queue it and write it shortly after (see
+    /// `pwreset_infra::audit::BufferedAuditLog`), never losing it silently.
     ///
     /// # Errors
-    /// [`StoreError`] when it could not be written.
+    /// [`StoreError`] when it could not be written (or queued).
     fn record(&self, record: &AuditRecord) -> Result<(), StoreError>;
+
+    /// Records several events in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`]; then none was written.
+    fn record_all(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        records.iter().try_for_each(|r| self.record(r))
+    }
+
+    /// Lists events, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage cannot be read.
+    fn list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// What a sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Reset tokens deleted.
+    pub tokens: u64,
+    /// Outbox rows deleted.
+    pub mails: u64,
+}
+
+/// Removal of what is no longer needed.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Sweeper: Send + Sync {
+    /// Deletes tokens that were used, revoked or expired before `cutoff`, and
+    /// outbox rows delivered or given up before `cutoff`, at most `batch`
+    /// rows per transaction so no table is locked for long.
+    ///
+    /// # Errors
+    /// [`StoreError`]; batches already committed stay deleted.
+    fn sweep(&self, cutoff: DateTime<Utc>, batch: usize) -> Result<SweepReport, StoreError>;
 }
 
 /// A queued email, claimed for delivery.
@@ -407,8 +455,12 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     /// Token persistence.
     pub tokens: Arc<dyn ResetStore>,
-    /// The audit trail.
+    /// The audit trail, written in the caller's time (link requests: their
+    /// cost must not depend on whether the address exists).
     pub audit: Arc<dyn AuditLog>,
+    /// The audit trail for high-volume events (refused resets, rate-limit
+    /// hits); may buffer and write in batches.
+    pub refusals: Arc<dyn AuditLog>,
     /// Email rendering.
     pub mail: Arc<dyn MailComposer>,
     /// Password hashing.

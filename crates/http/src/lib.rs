@@ -17,7 +17,8 @@
 //! let ports = Ports {
 //!     users: store.clone(),
 //!     tokens: store.clone(),
-//!     audit: store,
+//!     audit: store.clone(),
+//!     refusals: store,
 //!     mail: Arc::new(TemplateComposer::new("My Drive", Language::EnUs)),
 //!     hasher: Arc::new(BcryptHasher::new(12, 2, Duration::from_secs(10)).unwrap()),
 //!     clock: Arc::new(SystemClock),
@@ -47,7 +48,7 @@ use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
-use pwreset_domain::ports::{Clock, Ports, PublicIdCodec};
+use pwreset_domain::ports::{AuditLog, Clock, Ports, PublicIdCodec};
 use pwreset_domain::usecases::{LinkPolicy, RequestPasswordReset, ResetPassword};
 
 pub use crate::client::{IpNet, TrustedProxies};
@@ -117,6 +118,7 @@ pub struct ApiState {
     request: RequestPasswordReset,
     ids: Arc<dyn PublicIdCodec>,
     clock: Arc<dyn Clock>,
+    refusals: Arc<dyn AuditLog>,
     limiters: ratelimit::Limiters,
     on_mail_queued: Option<MailQueuedHook>,
     openapi: serde_json::Value,
@@ -137,6 +139,7 @@ impl ApiState {
             request: RequestPasswordReset::new(ports, settings.link.clone()),
             ids: ports.ids.clone(),
             clock: ports.clock.clone(),
+            refusals: ports.refusals.clone(),
             limiters: ratelimit::Limiters::new(&settings.rate_limits),
             on_mail_queued: None,
             openapi: openapi::document(&settings.prefix),

@@ -152,6 +152,59 @@ pub(crate) fn check(
     limiter.map_or(Ok(()), |l| l.check(key, now))
 }
 
+/// Checks one limit for a request; when it is hit, records the hit in the
+/// audit trail and returns the 429 answer.
+pub(crate) fn enforce(
+    state: &crate::ApiState,
+    limit: LimitName,
+    key: &str,
+    user: Option<pwreset_domain::UserId>,
+    client: impl FnOnce() -> pwreset_domain::ClientInfo,
+    id: crate::CorrelationId,
+) -> Result<(), crate::ApiError> {
+    let now = state.clock.now();
+    let limiter = match limit {
+        LimitName::RequestPerIp => state.limiters.request_per_ip.as_ref(),
+        LimitName::RequestPerEmail => state.limiters.request_per_email.as_ref(),
+        LimitName::ResetPerIp => state.limiters.reset_per_ip.as_ref(),
+        LimitName::ResetPerUser => state.limiters.reset_per_user.as_ref(),
+    };
+    check(limiter, key, now).map_err(|wait| {
+        tracing::info!(limit = limit.as_str(), retry_after_s = wait.as_secs(), "rate limit hit");
+        let record = pwreset_domain::AuditRecord {
+            kind: pwreset_domain::AuditKind::RateLimited,
+            user_id: user,
+            client: client(),
+            detail: Some(format!("limit={}", limit.as_str())),
+            at: now,
+        };
+        if let Err(e) = state.refusals.record(&record) {
+            tracing::warn!(error = %e, "rate-limit hit not audited");
+        }
+        crate::ApiError::too_many_requests(wait, id)
+    })
+}
+
+/// The limits, by name (as audited and counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitName {
+    RequestPerIp,
+    RequestPerEmail,
+    ResetPerIp,
+    ResetPerUser,
+}
+
+impl LimitName {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::RequestPerIp => "request_per_ip",
+            Self::RequestPerEmail => "request_per_email",
+            Self::ResetPerIp => "reset_per_ip",
+            Self::ResetPerUser => "reset_per_user",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

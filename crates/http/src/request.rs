@@ -11,7 +11,7 @@ use crate::ApiState;
 use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
-use crate::ratelimit;
+use crate::ratelimit::{self, LimitName};
 
 /// The request body. Other fields (Cloudreve's `captcha`, `ticket`) are ignored.
 #[derive(Deserialize)]
@@ -29,17 +29,15 @@ pub(crate) async fn request_reset(
 ) -> Result<HttpResponse, ApiError> {
     let debug = state.settings.debug;
     let ip = state.settings.trusted_proxies.client_ip(&req);
-    let now = state.clock.now();
     let ip_key = ip.map(|ip| ip.to_string()).unwrap_or_default();
-    ratelimit::check(state.limiters.request_per_ip.as_ref(), &ip_key, now)
-        .map_err(|wait| ApiError::too_many_requests(wait, id))?;
+    let client = || client_info(&req, ip, id);
+    ratelimit::enforce(&state, LimitName::RequestPerIp, &ip_key, None, client, id)?;
     let RequestBody { email, language } = body.into_inner();
     let email = Email::parse(&email).map_err(|e| {
         let msg = e.to_string();
         ApiError::new(Code::ParamErr, format!("{}{}", msg[..1].to_uppercase(), &msg[1..]), id)
     })?;
-    ratelimit::check(state.limiters.request_per_email.as_ref(), &email.normalized(), now)
-        .map_err(|wait| ApiError::too_many_requests(wait, id))?;
+    ratelimit::enforce(&state, LimitName::RequestPerEmail, &email.normalized(), None, client, id)?;
 
     let masked = email.masked();
     let command = RequestResetCommand { email, language, client: client_info(&req, ip, id) };

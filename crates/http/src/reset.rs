@@ -9,8 +9,9 @@ use serde::Deserialize;
 use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
+use crate::ratelimit::{self, LimitName};
 use crate::user::UserResponse;
-use crate::{ApiState, MAX_PUBLIC_ID_LEN, ratelimit};
+use crate::{ApiState, MAX_PUBLIC_ID_LEN};
 
 /// The request body. Unknown fields are ignored, as Cloudreve does.
 #[derive(Deserialize)]
@@ -28,10 +29,9 @@ pub(crate) async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     let debug = state.settings.debug;
     let ip = state.settings.trusted_proxies.client_ip(&req);
-    let now = state.clock.now();
     let ip_key = ip.map(|ip| ip.to_string()).unwrap_or_default();
-    ratelimit::check(state.limiters.reset_per_ip.as_ref(), &ip_key, now)
-        .map_err(|wait| ApiError::too_many_requests(wait, id))?;
+    let client = || client_info(&req, ip, id);
+    ratelimit::enforce(&state, LimitName::ResetPerIp, &ip_key, None, client, id)?;
     let public_id = path.into_inner();
     if public_id.len() > MAX_PUBLIC_ID_LEN {
         return Err(ApiError::new(
@@ -44,8 +44,14 @@ pub(crate) async fn reset_password(
         .ids
         .decode_user(&public_id)
         .ok_or_else(|| ApiError::new(Code::ParamErr, "User id is not a valid user id", id))?;
-    ratelimit::check(state.limiters.reset_per_user.as_ref(), &user_id.to_string(), now)
-        .map_err(|wait| ApiError::too_many_requests(wait, id))?;
+    ratelimit::enforce(
+        &state,
+        LimitName::ResetPerUser,
+        &user_id.to_string(),
+        Some(user_id),
+        client,
+        id,
+    )?;
     let ResetBody { password, secret } = body.into_inner();
     let password = NewPassword::parse(password)
         .map_err(|e| ApiError::new(Code::ParamErr, capitalise(&e.to_string()), id))?;

@@ -207,6 +207,16 @@ async fn rate_limits_trip_and_recover() {
     let res = test::call_service(&app, patch(&id, &wrong).to_request()).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers().get("retry-after").unwrap(), "300");
+
+    // Every hit is in the audit trail, with the limit that was hit.
+    let hits: Vec<String> = w
+        .store
+        .audit_records()
+        .into_iter()
+        .filter(|r| r.kind.as_str() == "rate_limited")
+        .map(|r| r.detail.unwrap())
+        .collect();
+    assert_eq!(hits, ["limit=request_per_email", "limit=request_per_ip", "limit=reset_per_user"]);
 }
 
 #[actix_web::test]

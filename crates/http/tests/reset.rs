@@ -197,6 +197,23 @@ async fn every_kind_of_dead_link_is_40030() {
     assert_failure(&send(&app, patch(&id_a, &body(&newer))).await, 40030);
     assert!(w.password_is("a@example.com", OLD_PASSWORD));
     assert!(w.password_is("b@example.com", OLD_PASSWORD));
+    let refusals: Vec<String> = w
+        .store
+        .audit_records()
+        .into_iter()
+        .filter(|r| r.kind.as_str() == "reset_refused")
+        .map(|r| r.detail.unwrap())
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            "reason=unknown",
+            "reason=malformed",
+            "reason=other_user",
+            "reason=revoked",
+            "reason=expired"
+        ]
+    );
 }
 
 #[actix_web::test]

@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use diesel::prelude::*;
 use pwreset_domain::ports::{
-    AuditLog, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, Outbox,
-    ResetCommit, ResetStore, UserStore,
+    AuditLog, AuditQuery, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser,
+    Outbox, ResetCommit, ResetStore, SweepReport, Sweeper, UserStore,
 };
 use pwreset_domain::{
     AuditKind, AuditRecord, ClientInfo, Email, GroupId, MailKind, OutgoingMail, PasswordHash,
@@ -26,7 +26,7 @@ use crate::testing::PostgresTestDb;
 
 /// What the suite needs from an adapter beyond the ports: a way to arm
 /// faults, change a status, and read back the audit trail.
-pub(crate) trait Subject: UserStore + ResetStore + Outbox + AuditLog {
+pub(crate) trait Subject: UserStore + ResetStore + Outbox + AuditLog + Sweeper {
     fn faults(&self) -> &Faults;
     fn set_status(&self, id: UserId, status: UserStatus);
     fn audit_kinds(&self) -> Vec<String>;
@@ -533,6 +533,106 @@ fn audit_events_are_recorded(s: &dyn Subject) {
     assert_eq!(s.audit_kinds(), ["link_requested"]);
 }
 
+fn audit_events_are_listed_newest_first_by_user_and_time(s: &dyn Subject) {
+    let (a, b) = (create(s, "a@example.com").user.id, create(s, "b@example.com").user.id);
+    let base = Utc.with_ymd_and_hms(2030, 5, 1, 12, 0, 0).unwrap();
+    let at = |h: i64| base + Duration::hours(h);
+    let records = [
+        audit(AuditKind::LinkRequested, a, at(0)),
+        audit(AuditKind::ResetRefused, b, at(1)),
+        audit(AuditKind::ResetSucceeded, a, at(2)),
+        AuditRecord { user_id: None, ..audit(AuditKind::RateLimited, a, at(3)) },
+    ];
+    s.record_all(&records).unwrap();
+    let all = s.list(&AuditQuery { user: None, since: at(0), limit: 10 }).unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.kind).collect::<Vec<_>>(),
+        [
+            AuditKind::RateLimited,
+            AuditKind::ResetSucceeded,
+            AuditKind::ResetRefused,
+            AuditKind::LinkRequested
+        ]
+    );
+    assert_eq!(all[3], records[0], "everything round-trips");
+    let mine = s.list(&AuditQuery { user: Some(a), since: at(0), limit: 10 }).unwrap();
+    assert_eq!(mine.iter().map(|r| r.at).collect::<Vec<_>>(), [at(2), at(0)]);
+    let recent = s.list(&AuditQuery { user: None, since: at(2), limit: 10 }).unwrap();
+    assert_eq!(recent.len(), 2);
+    assert_eq!(s.list(&AuditQuery { user: None, since: at(0), limit: 1 }).unwrap().len(), 1);
+}
+
+fn sweeping_deletes_only_what_is_finished_and_old(s: &dyn Subject) {
+    let now = now();
+    let old = now - Duration::days(10);
+    let issue_at = |email: &str, n: u8, at: DateTime<Utc>| {
+        let user = create(s, email).user.id;
+        s.issue_token(&NewResetToken {
+            user_id: user,
+            digest: secret(n).digest(),
+            created_at: at,
+            expires_at: at + Duration::hours(1),
+            mail: Some(mail(MailKind::ResetLink, email, n.into())),
+            audit: audit(AuditKind::LinkRequested, user, at),
+        })
+        .unwrap();
+        (user, s.find_token(&secret(n).digest()).unwrap().unwrap().id)
+    };
+    // Used long ago (its notice queued then too), expired long ago, and
+    // revoked long ago by a newer token that is still live.
+    let (used_user, used) = issue_at("used@example.com", 1, old);
+    assert!(matches!(
+        s.complete_reset(&reset(used, used_user, "$2b$04$x", old + Duration::minutes(1))).unwrap(),
+        ResetCommit::Applied(_)
+    ));
+    issue_at("expired@example.com", 2, old);
+    let (revoked_user, _) = issue_at("revoked@example.com", 3, old);
+    s.plant_token(revoked_user, &secret(4), now + Duration::hours(1));
+    s.issue_token(&NewResetToken {
+        user_id: revoked_user,
+        digest: secret(5).digest(),
+        created_at: old + Duration::minutes(5),
+        expires_at: now + Duration::hours(1),
+        mail: None,
+        audit: audit(AuditKind::LinkIssued, revoked_user, old),
+    })
+    .unwrap();
+    // Finished recently: kept.
+    let (recent_user, recent) = issue_at("recent@example.com", 6, now - Duration::hours(2));
+    s.complete_reset(&reset(
+        recent,
+        recent_user,
+        "$2b$04$y",
+        now - Duration::hours(1) - Duration::minutes(30),
+    ))
+    .unwrap();
+    // The outbox: deliver the first, give the second up, leave the rest.
+    let claimed = s.claim_due(now, now + Duration::minutes(10), 2).unwrap();
+    s.mark_sent(claimed[0].id, old).unwrap();
+    s.mark_failed(claimed[1].id, "550", None).unwrap();
+    let rows_before = s.outbox_rows().len();
+
+    let report = s.sweep(now - Duration::days(1), 1).unwrap();
+    assert_eq!(
+        report,
+        SweepReport { tokens: 4, mails: 2 },
+        "used, expired, revoked ×2 (one planted); sent + failed"
+    );
+    for gone in [1, 2, 3, 4] {
+        assert!(s.find_token(&secret(gone).digest()).unwrap().is_none(), "token {gone}");
+    }
+    for kept in [5, 6] {
+        assert!(s.find_token(&secret(kept).digest()).unwrap().is_some(), "token {kept}");
+    }
+    assert_eq!(s.outbox_rows().len(), rows_before - 2);
+    assert!(s.outbox_rows().iter().all(|(status, ..)| status == "pending" || status == "sent"));
+    assert_eq!(
+        s.sweep(now - Duration::days(1), 100).unwrap(),
+        SweepReport::default(),
+        "idempotent"
+    );
+}
+
 fn concurrent_claimers_never_share_a_message(s: Arc<dyn Subject>) {
     const MESSAGES: usize = 24;
     const CLAIMERS: usize = 8;
@@ -599,6 +699,8 @@ contract_suite! {
         claims_are_leased_in_order_and_counted,
         sent_and_given_up_messages_are_scrubbed,
         audit_events_are_recorded,
+        audit_events_are_listed_newest_first_by_user_and_time,
+        sweeping_deletes_only_what_is_finished_and_old,
     ],
     concurrent: [
         concurrent_consumers_of_one_secret_have_one_winner,

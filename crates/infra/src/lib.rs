@@ -2,6 +2,7 @@
 //! PostgreSQL), in-memory storage, bcrypt, Cloudreve hashids, email
 //! (templates, SMTP, files, log), the system clock and the OS random generator.
 
+pub mod audit;
 pub mod bcrypt;
 pub mod clock;
 pub mod db;

@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use pwreset_domain::ports::{
-    AuditLog, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, Outbox,
-    QueuedMail, ResetCommit, ResetStore, StoreError, UserStore,
+    AuditLog, AuditQuery, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser,
+    Outbox, QueuedMail, ResetCommit, ResetStore, StoreError, SweepReport, Sweeper, UserStore,
 };
 use pwreset_domain::{
     AuditRecord, Email, Group, OutgoingMail, ResetToken, TokenState, User, UserId, UserProfile,
@@ -48,6 +48,8 @@ pub struct OutboxEntry {
     pub locked_until: Option<DateTime<Utc>>,
     /// Last delivery error.
     pub last_error: Option<String>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Default)]
@@ -146,6 +148,7 @@ impl State {
             next_attempt_at: at,
             locked_until: None,
             last_error: None,
+            created_at: at,
         });
     }
 
@@ -314,6 +317,50 @@ impl AuditLog for MemoryStore {
     fn record(&self, record: &AuditRecord) -> Result<(), StoreError> {
         self.lock().audit.push(record.clone());
         Ok(())
+    }
+
+    fn record_all(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        self.lock().audit.extend_from_slice(records);
+        Ok(())
+    }
+
+    fn list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let state = self.lock();
+        let mut found: Vec<AuditRecord> = state
+            .audit
+            .iter()
+            .rev()
+            .filter(|r| r.at >= query.since && query.user.is_none_or(|u| r.user_id == Some(u)))
+            .cloned()
+            .collect();
+        // Newest first; among equal times, the later-recorded first (stable sort).
+        found.sort_by_key(|r| std::cmp::Reverse(r.at));
+        found.truncate(query.limit);
+        Ok(found)
+    }
+}
+
+impl Sweeper for MemoryStore {
+    fn sweep(&self, cutoff: DateTime<Utc>, _batch: usize) -> Result<SweepReport, StoreError> {
+        let mut state = self.lock();
+        let dead = |t: &ResetToken| {
+            t.used_at.is_some_and(|at| at < cutoff)
+                || t.revoked_at.is_some_and(|at| at < cutoff)
+                || t.expires_at < cutoff
+        };
+        let gone: Vec<(i64, [u8; 32])> = state
+            .tokens
+            .values()
+            .filter(|t| dead(t))
+            .map(|t| (t.id, *t.digest.as_bytes()))
+            .collect();
+        for (id, digest) in &gone {
+            state.tokens.remove(id);
+            state.token_by_digest.remove(digest);
+        }
+        let before = state.outbox.len();
+        state.outbox.retain(|e| e.status == OutboxStatus::Pending || e.created_at >= cutoff);
+        Ok(SweepReport { tokens: gone.len() as u64, mails: (before - state.outbox.len()) as u64 })
     }
 }
 

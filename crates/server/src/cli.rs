@@ -37,6 +37,25 @@ pub enum Command {
     /// Manage reset tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print audit events as JSON, newest first.
+    List {
+        /// Only this user's events (the user's public id, as in links).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events this recent (90s, 15m, 24h, 7d).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +92,9 @@ pub enum TokenCommand {
         #[arg(long)]
         email: String,
     },
+    /// Delete tokens that were used, revoked or expired, and sent or failed
+    /// emails, older than PWRESET_RETENTION; print what was deleted.
+    Sweep,
 }
 
 impl Command {
@@ -81,7 +103,7 @@ impl Command {
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Self::Serve | Self::Migrate => "info",
-            Self::User(_) | Self::Token(_) => "warn",
+            Self::User(_) | Self::Token(_) | Self::Audit(_) => "warn",
         }
     }
 }
@@ -98,6 +120,10 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
         }
         Command::User(UserCommand::Create(args)) => create_user(&config, args),
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
+        Command::Token(TokenCommand::Sweep) => sweep(&config),
+        Command::Audit(AuditCommand::List { user, since, limit }) => {
+            list_audit(&config, user.as_deref(), &since, limit)
+        }
     }
 }
 
@@ -209,4 +235,58 @@ mod tests {
             matches!(cli.command, Command::User(UserCommand::Create(ref a)) if a.group == "User" && a.status == "active")
         );
     }
+}
+
+fn sweep(config: &Config) -> Result<(), String> {
+    let wired = wire(config)?;
+    let report = crate::sweeper::sweep_once(&*wired.store, &*wired.ports.clock, config.retention)
+        .map_err(|e| e.to_string())?;
+    print_json(&serde_json::json!({ "tokens": report.tokens, "mails": report.mails }))
+}
+
+#[derive(Serialize)]
+struct AuditLine {
+    at: String,
+    kind: &'static str,
+    user_id: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    correlation_id: Option<String>,
+    detail: Option<String>,
+}
+
+fn list_audit(
+    config: &Config,
+    user: Option<&str>,
+    since: &str,
+    limit: usize,
+) -> Result<(), String> {
+    let since = crate::duration::parse(since).map_err(|e| format!("--since: {e}"))?;
+    let wired = wire(config)?;
+    let ids = &wired.ports.ids;
+    let user = user
+        .map(|public| {
+            ids.decode_user(public).ok_or_else(|| format!("--user: {public:?} is not a user id"))
+        })
+        .transpose()?;
+    let since = wired.ports.clock.now()
+        - chrono::Duration::from_std(since).map_err(|_| "--since: too long".to_owned())?;
+    let records = wired
+        .ports
+        .audit
+        .list(&pwreset_domain::ports::AuditQuery { user, since, limit })
+        .map_err(|e| e.to_string())?;
+    let lines: Vec<AuditLine> = records
+        .into_iter()
+        .map(|r| AuditLine {
+            at: r.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            kind: r.kind.as_str(),
+            user_id: r.user_id.map(|u| ids.encode_user(u)),
+            client_ip: r.client.ip,
+            user_agent: r.client.user_agent,
+            correlation_id: r.client.correlation_id,
+            detail: r.detail,
+        })
+        .collect();
+    print_json(&lines)
 }

@@ -62,6 +62,10 @@ pub struct Config {
     pub bcrypt_concurrency: usize,
     /// `PWRESET_TOKEN_TTL`.
     pub token_ttl: Duration,
+    /// `PWRESET_RETENTION`: how long finished tokens and sent mail are kept.
+    pub retention: Duration,
+    /// `PWRESET_SWEEP_INTERVAL`: how often `serve` sweeps.
+    pub sweep_interval: Duration,
     /// `PWRESET_DEBUG`.
     pub debug: bool,
     /// `PWRESET_LOG_FORMAT`.
@@ -314,6 +318,8 @@ impl Config {
                     None => Ok(Duration::from_secs(default)),
                 }
             };
+        let retention = duration_setting("PWRESET_RETENTION", 7 * 86_400)?;
+        let sweep_interval = duration_setting("PWRESET_SWEEP_INTERVAL", 3600)?;
         let mail_retry_base = duration_setting("PWRESET_MAIL_RETRY_BASE", 30)?;
         let mail_poll = duration_setting("PWRESET_MAIL_POLL", 5)?;
 
@@ -398,6 +404,8 @@ impl Config {
             bcrypt_cost,
             bcrypt_concurrency,
             token_ttl,
+            retention,
+            sweep_interval,
             debug,
             log_format,
             default_language,

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod duration;
 mod serve;
+mod sweeper;
 mod wiring;
 mod worker;
 

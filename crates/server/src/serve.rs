@@ -14,6 +14,7 @@ use pwreset_http::{
 };
 
 use crate::config::Config;
+use crate::sweeper::PeriodicSweeper;
 use crate::wiring::wire;
 use crate::worker::MailWorker;
 
@@ -23,7 +24,15 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests
 /// and stops the mail worker.
 pub fn serve(config: Config) -> Result<(), String> {
-    let wired = wire(&config)?;
+    let mut wired = wire(&config)?;
+    let refusals = wired.buffer_refusals()?;
+    let sweeper = PeriodicSweeper::spawn(
+        wired.store.clone(),
+        wired.ports.clock.clone(),
+        config.retention,
+        config.sweep_interval,
+    )
+    .map_err(|e| format!("cannot start the sweeper: {e}"))?;
     let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
         .map_err(|e| format!("PWRESET_MAIL: {e}"))?;
     let retry = RetryPolicy {
@@ -117,6 +126,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         server.run().await.map_err(|e| e.to_string())
     });
     worker.stop(Duration::from_secs(SHUTDOWN_GRACE_SECS));
+    sweeper.stop();
+    refusals.close(Duration::from_secs(SHUTDOWN_GRACE_SECS));
     served?;
     tracing::info!("pwreset stopped");
     Ok(())

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use pwreset_domain::Language;
 use pwreset_domain::ports::Ports;
+use pwreset_infra::audit::BufferedAuditLog;
 use pwreset_infra::db::PoolOptions;
 use pwreset_infra::{
     BcryptHasher, DieselStore, HashidCodec, OsRandom, SystemClock, TemplateComposer,
@@ -38,6 +39,23 @@ pub struct Wired {
     pub ports: Ports,
 }
 
+/// How many refusal events may wait for the audit writer, and how many it
+/// writes per transaction.
+const AUDIT_QUEUE: usize = 10_000;
+const AUDIT_BATCH: usize = 500;
+
+impl Wired {
+    /// Sends high-volume audit events (refusals, rate-limit hits) through a
+    /// batching writer, for the server. Close it at shutdown.
+    pub fn buffer_refusals(&mut self) -> Result<Arc<BufferedAuditLog>, String> {
+        let buffered = BufferedAuditLog::spawn(self.store.clone(), AUDIT_QUEUE, AUDIT_BATCH)
+            .map_err(|e| format!("cannot start the audit writer: {e}"))?;
+        let buffered = Arc::new(buffered);
+        self.ports.refusals = buffered.clone();
+        Ok(buffered)
+    }
+}
+
 /// Connects to the database, applies pending migrations, settles the hashid
 /// salt and builds the ports.
 pub fn wire(config: &Config) -> Result<Wired, String> {
@@ -59,6 +77,7 @@ pub fn wire(config: &Config) -> Result<Wired, String> {
         users: store.clone(),
         tokens: store.clone(),
         audit: store.clone(),
+        refusals: store.clone(),
         mail: Arc::new(TemplateComposer::new(config.site_name.clone(), language)),
         hasher: Arc::new(hasher),
         clock: Arc::new(SystemClock),

@@ -222,3 +222,40 @@ fn a_frontend_build_takes_over_the_site_root_and_session_pages() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("PWRESET_FRONTEND_DIR"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_audit_trail_and_the_sweep_from_the_command_line() {
+    let mut env = Env::sqlite();
+    let user =
+        env.cli_json(&["user", "create", "--email", "a@example.com", "--nickname", "A"], None);
+    let id = user["id"].as_str().unwrap().to_owned();
+    let issued = env.cli_json(&["token", "issue", "--email", "a@example.com"], None);
+    let mut server = env.serve();
+    let secret = issued["secret"].as_str().unwrap();
+    assert_eq!(server.reset(&id, NEW, "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ")["code"], 40030);
+    assert_eq!(server.reset(&id, NEW, secret)["code"], 0);
+    assert!(server.terminate().success(), "shutdown writes the buffered refusals");
+
+    let events = env.cli_json(&["audit", "list", "--user", &id], None);
+    let kinds: Vec<&str> =
+        events.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["reset_succeeded", "reset_refused", "link_issued"], "newest first");
+    assert_eq!(events[1]["detail"], "reason=unknown");
+    assert_eq!(events[0]["user_id"], id.as_str());
+    assert!(events[0]["client_ip"].as_str().unwrap().starts_with("127.0.0.1"));
+    assert!(events[0]["correlation_id"].as_str().unwrap().len() == 36);
+    let text = events.to_string();
+    assert!(!text.contains(secret) && !text.contains(NEW), "no secrets in the trail");
+    let none = env.cli_json(&["audit", "list", "--since", "1s", "--user", &id], None);
+    std::thread::sleep(Duration::from_millis(1100));
+    let later = env.cli_json(&["audit", "list", "--since", "1s"], None);
+    assert!(none.as_array().unwrap().len() <= 3 && later.as_array().unwrap().is_empty());
+    let bad = env.cli(&["audit", "list", "--user", "nope"], None);
+    assert!(!bad.status.success() && stderr(&bad).contains("--user"));
+
+    // Used and revoked tokens older than the retention go; so do sent emails.
+    env.set("PWRESET_RETENTION", "1s");
+    let swept = env.cli_json(&["token", "sweep"], None);
+    assert_eq!(swept["tokens"], 1, "{swept}");
+    assert_eq!(env.cli_json(&["token", "sweep"], None)["tokens"], 0, "idempotent");
+}

@@ -79,6 +79,7 @@ pub struct Mocks {
     pub random: MockRandomSource,
     pub ids: MockPublicIdCodec,
     pub audit: MockAuditLog,
+    pub refusals: MockAuditLog,
     pub mail: MockMailComposer,
 }
 
@@ -102,6 +103,7 @@ impl Mocks {
             random: Arc::new(self.random),
             ids: Arc::new(self.ids),
             audit: Arc::new(self.audit),
+            refusals: Arc::new(self.refusals),
             mail: Arc::new(self.mail),
         }
     }

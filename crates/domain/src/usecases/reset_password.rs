@@ -9,8 +9,8 @@ use crate::model::{
     AuditKind, AuditRecord, ClientInfo, Language, TokenState, UserProfile, UserStatus,
 };
 use crate::ports::{
-    Clock, CompletedReset, HashError, MailComposer, PasswordChangedMail, PasswordHasher, Ports,
-    RandomError, RandomSource, ResetCommit, ResetStore, StoreError, UserStore,
+    AuditLog, Clock, CompletedReset, HashError, MailComposer, PasswordChangedMail, PasswordHasher,
+    Ports, RandomError, RandomSource, ResetCommit, ResetStore, StoreError, UserStore,
 };
 use crate::values::{NewPassword, SubmittedSecret, UserId};
 
@@ -88,6 +88,7 @@ pub struct ResetPassword {
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     mail: Arc<dyn MailComposer>,
+    refusals: Arc<dyn AuditLog>,
 }
 
 impl std::fmt::Debug for ResetPassword {
@@ -106,6 +107,7 @@ impl ResetPassword {
             clock: ports.clock.clone(),
             random: ports.random.clone(),
             mail: ports.mail.clone(),
+            refusals: ports.refusals.clone(),
         }
     }
 
@@ -118,9 +120,33 @@ impl ResetPassword {
     /// everything is committed atomically, re-checking the token at commit
     /// time so that concurrent resets with one secret produce one winner.
     ///
+    /// A refused attempt (a dead link, an inactive account) is recorded in
+    /// the audit trail with its reason.
+    ///
     /// # Errors
     /// See [`ResetPasswordError`]; nothing changed on any error.
     pub fn execute(&self, cmd: ResetPasswordCommand) -> Result<UserProfile, ResetPasswordError> {
+        let (user_id, client) = (cmd.user_id, cmd.client.clone());
+        let result = self.attempt(cmd);
+        let reason = match &result {
+            Err(ResetPasswordError::InvalidLink(problem)) => Some(problem.as_str()),
+            Err(ResetPasswordError::UserNotActive) => Some("user_not_active"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            self.refusals.record(&AuditRecord {
+                kind: AuditKind::ResetRefused,
+                // The user the link names (for a dead link, only claimed).
+                user_id: Some(user_id),
+                client,
+                detail: Some(format!("reason={reason}")),
+                at: self.clock.now(),
+            })?;
+        }
+        result
+    }
+
+    fn attempt(&self, cmd: ResetPasswordCommand) -> Result<UserProfile, ResetPasswordError> {
         let secret = cmd
             .secret
             .parse()
@@ -259,10 +285,56 @@ mod tests {
         assert_eq!(profile.user.id.get(), 1);
     }
 
-    fn expect_refusal(m: Mocks, cmd: ResetPasswordCommand) -> ResetPasswordError {
+    fn expect_refusal(mut m: Mocks, cmd: ResetPasswordCommand) -> ResetPasswordError {
         // Mocks without expectations for hash/complete_reset panic if called:
         // every refusal below is proven to change nothing and hash nothing.
+        // Refusals are audited; what is recorded is checked on its own below.
+        m.refusals.expect_record().returning(|_| Ok(()));
+        m.clock.expect_now().returning(now);
         m.reset().execute(cmd).unwrap_err()
+    }
+
+    #[test]
+    fn refusals_are_audited_with_their_reason() {
+        for (secret, reason) in [("short", "malformed"), (OTHER_SECRET, "unknown")] {
+            let mut m = Mocks::default();
+            m.tokens.expect_find_token().returning(|_| Ok(None));
+            m.clock.expect_now().returning(now);
+            let expected = format!("reason={reason}");
+            m.refusals
+                .expect_record()
+                .withf(move |r| {
+                    r.kind == AuditKind::ResetRefused
+                        && r.user_id.map(|u| u.get()) == Some(1)
+                        && r.detail.as_deref() == Some(expected.as_str())
+                        && r.client.ip.as_deref() == Some("192.0.2.1")
+                        && r.at == now()
+                })
+                .times(1)
+                .returning(|_| Ok(()));
+            assert!(m.reset().execute(command(1, secret, "n3w-Passw0rd")).is_err());
+        }
+        let mut m = world(1, UserStatus::ManualBanned);
+        m.refusals
+            .expect_record()
+            .withf(|r| r.detail.as_deref() == Some("reason=user_not_active"))
+            .times(1)
+            .returning(|_| Ok(()));
+        assert!(matches!(
+            m.reset().execute(command(1, SECRET, "n3w-Passw0rd")),
+            Err(ResetPasswordError::UserNotActive)
+        ));
+    }
+
+    #[test]
+    fn successes_and_failures_of_the_service_are_not_refusals() {
+        // No expectation on `refusals`: recording one would panic.
+        let mut m = Mocks::default();
+        m.tokens.expect_find_token().returning(|_| Err(StoreError::msg("down")));
+        assert!(matches!(
+            m.reset().execute(command(1, SECRET, "n3w-Passw0rd")),
+            Err(ResetPasswordError::Store(_))
+        ));
     }
 
     #[test]

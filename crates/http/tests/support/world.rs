@@ -70,6 +70,7 @@ impl World {
             random: Arc::new(OsRandom),
             ids: Arc::new(HashidCodec::new("test salt").unwrap()),
             audit: store.clone(),
+            refusals: store.clone(),
             mail: Arc::new(TemplateComposer::new("Test Drive", Language::EnUs)),
         };
         Self { store, hasher, clock, ports }

@@ -4,11 +4,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use pwreset_domain::ports::StoreError;
 use pwreset_domain::{
-    Avatar, Group, GroupId, PasswordHash, ResetToken, SecretDigest, SecurityStamp, User, UserId,
-    UserSettings, UserStatus,
+    AuditKind, AuditRecord, Avatar, ClientInfo, Group, GroupId, PasswordHash, ResetToken,
+    SecretDigest, SecurityStamp, User, UserId, UserSettings, UserStatus,
 };
 
-use super::schema::{groups, reset_tokens, users};
+use super::schema::{audit_events, groups, reset_tokens, users};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -108,6 +108,44 @@ impl TryFrom<TokenRow> for ResetToken {
             expires_at: row.expires_at.and_utc(),
             used_at: row.used_at.map(|t| t.and_utc()),
             revoked_at: row.revoked_at.map(|t| t.and_utc()),
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub(super) struct AuditRow {
+    id: i64,
+    kind: String,
+    user_id: Option<i64>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    correlation_id: Option<String>,
+    detail: Option<String>,
+    created_at: NaiveDateTime,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        let id = row.id;
+        Ok(AuditRecord {
+            kind: AuditKind::parse(&row.kind).ok_or_else(|| {
+                corrupt("audit_events", id, format!("unknown kind {:?}", row.kind))
+            })?,
+            user_id: row
+                .user_id
+                .map(UserId::new)
+                .transpose()
+                .map_err(|e| corrupt("audit_events", id, e))?,
+            client: ClientInfo {
+                ip: row.client_ip,
+                user_agent: row.user_agent,
+                correlation_id: row.correlation_id,
+            },
+            detail: row.detail,
+            at: row.created_at.and_utc(),
         })
     }
 }

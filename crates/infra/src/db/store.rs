@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use pwreset_domain::ports::{
-    AuditLog, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser, Outbox,
-    QueuedMail, ResetCommit, ResetStore, StoreError, UserStore,
+    AuditLog, AuditQuery, CompletedReset, CreateUserError, GroupRef, NewResetToken, NewUser,
+    Outbox, QueuedMail, ResetCommit, ResetStore, StoreError, SweepReport, Sweeper, UserStore,
 };
 use pwreset_domain::{
     AuditRecord, Email, Group, MailKind, OutgoingMail, ResetToken, SecretDigest, User, UserId,
@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use super::connection::{Backend, DatabaseUrl, DbConnection, DbError, Pool, PoolOptions};
 use super::dialect;
-use super::rows::{GroupRow, TokenRow, UserRow};
+use super::rows::{AuditRow, GroupRow, TokenRow, UserRow};
 use super::schema::{audit_events, groups, lower, mail_outbox, reset_tokens, settings, users};
 use crate::faults::{FaultPoint, Faults};
 use crate::hashid::Hashids;
@@ -401,6 +401,81 @@ impl AuditLog for DieselStore {
         insert_audit(&mut *self.conn()?, record)
             .map(drop)
             .map_err(db_error("recording an audit event"))
+    }
+
+    fn record_all(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        self.conn()?
+            .transaction(|conn| records.iter().try_for_each(|r| insert_audit(conn, r).map(drop)))
+            .map_err(db_error("recording audit events"))
+    }
+
+    fn list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut select = audit_events::table
+            .filter(audit_events::created_at.ge(naive(query.since)))
+            .order((audit_events::created_at.desc(), audit_events::id.desc()))
+            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
+            .select(AuditRow::as_select())
+            .into_boxed();
+        if let Some(user) = query.user {
+            select = select.filter(audit_events::user_id.eq(user.get()));
+        }
+        select
+            .load::<AuditRow>(&mut *self.conn()?)
+            .map_err(db_error("listing audit events"))?
+            .into_iter()
+            .map(AuditRecord::try_from)
+            .collect()
+    }
+}
+
+impl Sweeper for DieselStore {
+    fn sweep(&self, cutoff: DateTime<Utc>, batch: usize) -> Result<SweepReport, StoreError> {
+        let (cutoff, limit) = (naive(cutoff), i64::try_from(batch.max(1)).unwrap_or(i64::MAX));
+        let mut report = SweepReport::default();
+        let mut conn = self.conn()?;
+        // Each batch: pick ids, delete them, commit. Selecting first keeps the
+        // SQL portable (no DELETE … LIMIT) and each transaction short.
+        loop {
+            let deleted = conn
+                .transaction(|c| {
+                    let ids: Vec<i64> = reset_tokens::table
+                        .filter(
+                            reset_tokens::used_at
+                                .lt(cutoff)
+                                .or(reset_tokens::revoked_at.lt(cutoff))
+                                .or(reset_tokens::expires_at.lt(cutoff)),
+                        )
+                        .select(reset_tokens::id)
+                        .limit(limit)
+                        .load(c)?;
+                    diesel::delete(reset_tokens::table.filter(reset_tokens::id.eq_any(&ids)))
+                        .execute(c)
+                })
+                .map_err(db_error("sweeping reset tokens"))?;
+            report.tokens += deleted as u64;
+            if (deleted as i64) < limit {
+                break;
+            }
+        }
+        loop {
+            let deleted = conn
+                .transaction(|c| {
+                    let ids: Vec<i64> = mail_outbox::table
+                        .filter(mail_outbox::status.ne("pending"))
+                        .filter(mail_outbox::created_at.lt(cutoff))
+                        .select(mail_outbox::id)
+                        .limit(limit)
+                        .load(c)?;
+                    diesel::delete(mail_outbox::table.filter(mail_outbox::id.eq_any(&ids)))
+                        .execute(c)
+                })
+                .map_err(db_error("sweeping the mail outbox"))?;
+            report.mails += deleted as u64;
+            if (deleted as i64) < limit {
+                break;
+            }
+        }
+        Ok(report)
     }
 }
 
