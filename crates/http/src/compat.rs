@@ -52,23 +52,25 @@ fn settings(state: &ApiState) -> CompatSettings {
 /// `GET {prefix}/site/config/basic`: read at app start; `data` must be an object.
 pub(crate) async fn site_config_basic(state: web::Data<ApiState>) -> HttpResponse {
     let s = settings(&state);
-    HttpResponse::Ok().json(Envelope::success(json!({
+    Envelope::success(json!({
         "title": s.site_title,
         "logo": s.logo,
         "logo_light": s.logo_light,
         "captcha_type": "normal",
-    })))
+    }))
+    .respond()
 }
 
 /// `GET {prefix}/site/config/login`: the `/session/*` pages wait for it.
 pub(crate) async fn site_config_login() -> HttpResponse {
-    HttpResponse::Ok().json(Envelope::success(json!({
+    Envelope::success(json!({
         "login_captcha": false,
         "reg_captcha": false,
         "forget_captcha": false,
         "authn": false,
         "register_enabled": false,
-    })))
+    }))
+    .respond()
 }
 
 /// `GET {prefix}/session/prepare?email=`: the sign-in page shows "Forgot
@@ -83,12 +85,13 @@ pub(crate) async fn session_prepare(
         return Err(ApiError::new(Code::ParamErr, "Email cannot be empty", id));
     }
     Email::parse(email).map_err(|_| ApiError::new(Code::ParamErr, "Email format error", id))?;
-    Ok(HttpResponse::Ok().json(Envelope::success(json!({
+    Ok(Envelope::success(json!({
         "webauthn_enabled": false,
         "password_enabled": true,
         "sso_enabled": false,
         "qq_enabled": false,
-    }))))
+    }))
+    .respond())
 }
 
 /// `POST {prefix}/session/token/refresh`: pwreset issues no sessions, so any

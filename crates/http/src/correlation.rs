@@ -63,6 +63,9 @@ pub async fn correlation_middleware(
     }
     let id = CorrelationId::from_header(req.headers().get(HEADER));
     req.extensions_mut().insert(id);
+    let metrics =
+        req.app_data::<actix_web::web::Data<crate::ApiState>>().map(|s| s.metrics().clone());
+    let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
@@ -71,10 +74,19 @@ pub async fn correlation_middleware(
     );
     let started = std::time::Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
+    let elapsed = started.elapsed();
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let code = res.response().extensions().get::<crate::envelope::EnvelopeCode>().map(|c| c.0);
+    let status = res.status().as_u16();
+    if let Some(metrics) = metrics {
+        metrics.observe_request(&route, method.as_str(), status, code, elapsed);
+    }
     span.in_scope(|| {
         tracing::info!(
-            status = res.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            route = %route,
+            status,
+            code,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request finished"
         );
     });

@@ -40,6 +40,10 @@ pub enum Code {
     InternalSetting = 50005,
 }
 
+/// The envelope code of a response, attached to it for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeCode(pub i32);
+
 /// `{"code", "data", "msg", "error", "correlation_id"}`, in Cloudreve's key order.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T: Serialize> {
@@ -59,6 +63,13 @@ pub struct Envelope<T: Serialize> {
 }
 
 impl<T: Serialize> Envelope<T> {
+    /// The HTTP 200 response carrying this envelope.
+    pub fn respond(&self) -> HttpResponse {
+        let mut response = HttpResponse::Ok().json(self);
+        response.extensions_mut().insert(EnvelopeCode(self.code));
+        response
+    }
+
     /// A success envelope around `data`.
     pub fn success(data: T) -> Self {
         Self {
@@ -175,13 +186,15 @@ impl ResponseError for ApiError {
         if let Some(after) = self.retry_after {
             response.insert_header((actix_web::http::header::RETRY_AFTER, after.as_secs()));
         }
-        response.json(Envelope::<()> {
+        let mut response = response.json(Envelope::<()> {
             code: self.code as i32,
             data: None,
             msg: self.msg.clone(),
             error: self.detail.clone().filter(|_| self.debug),
             correlation_id: Some(self.correlation_id.0),
-        })
+        });
+        response.extensions_mut().insert(EnvelopeCode(self.code as i32));
+        response
     }
 }
 

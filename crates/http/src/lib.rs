@@ -37,7 +37,9 @@ pub mod compat;
 pub mod correlation;
 pub mod envelope;
 pub mod frontend;
+pub mod metrics;
 mod openapi;
+pub mod ops;
 pub mod pages;
 pub mod ratelimit;
 mod request;
@@ -56,6 +58,8 @@ pub use crate::compat::CompatSettings;
 pub use crate::correlation::{CorrelationId, correlation_middleware};
 pub use crate::envelope::{ApiError, Code, Envelope};
 pub use crate::frontend::{Frontend, FrontendSettings, configure_frontend};
+pub use crate::metrics::{Gauge, Metrics, OpsProbe};
+pub use crate::ops::{configure_ops, security_headers};
 pub use crate::pages::PageSettings;
 pub use crate::ratelimit::{Limit, RateLimits};
 pub use crate::user::{GroupResponse, UserResponse};
@@ -122,6 +126,8 @@ pub struct ApiState {
     limiters: ratelimit::Limiters,
     on_mail_queued: Option<MailQueuedHook>,
     openapi: serde_json::Value,
+    metrics: Arc<Metrics>,
+    probe: Option<Arc<dyn OpsProbe>>,
     settings: ApiSettings,
 }
 
@@ -143,8 +149,28 @@ impl ApiState {
             limiters: ratelimit::Limiters::new(&settings.rate_limits),
             on_mail_queued: None,
             openapi: openapi::document(&settings.prefix),
+            metrics: Arc::new(Metrics::default()),
+            probe: None,
             settings,
         }
+    }
+
+    /// Records into `metrics` (shared with, say, the mail worker) instead of
+    /// a registry of its own.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Lets `/readyz` and `/metrics` look at the database and the rest.
+    pub fn with_probe(mut self, probe: Arc<dyn OpsProbe>) -> Self {
+        self.probe = Some(probe);
+        self
+    }
+
+    /// The metrics this state records into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Calls `hook` whenever a request queued an email (a link or a notice),
@@ -182,6 +208,7 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
             scope
                 .app_data(state)
                 .app_data(json)
+                .wrap(from_fn(ops::api_headers))
                 .wrap(from_fn(correlation_middleware))
                 .service(
                     web::resource("/user/reset/{user_id}")

@@ -171,6 +171,7 @@ pub(crate) fn enforce(
     };
     check(limiter, key, now).map_err(|wait| {
         tracing::info!(limit = limit.as_str(), retry_after_s = wait.as_secs(), "rate limit hit");
+        state.metrics().rate_limited(limit.as_str());
         let record = pwreset_domain::AuditRecord {
             kind: pwreset_domain::AuditKind::RateLimited,
             user_id: user,

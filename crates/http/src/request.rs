@@ -45,16 +45,25 @@ pub(crate) async fn request_reset(
     let outcome = web::block(move || use_case.execute(command)).await.map_err(|e| {
         ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
     })?;
+    if outcome.is_err() {
+        state.metrics().link_request("error");
+    }
     match outcome {
         Ok(RequestResetOutcome::Queued) => {
             tracing::info!(email = %masked, "reset link queued");
+            state.metrics().link_request("queued");
             state.mail_queued();
-            Ok(HttpResponse::Ok().json(Envelope::ok()))
+            Ok(Envelope::ok().respond())
         }
         Ok(RequestResetOutcome::NotQueued(reason)) => {
             tracing::info!(email = %masked, reason = ?reason, "reset link not sent");
+            state.metrics().link_request(match reason {
+                Ineligible::UnknownUser => "unknown_address",
+                Ineligible::Inactive => "inactive",
+                Ineligible::Banned => "banned",
+            });
             match (state.settings.reveal_account_state, reason) {
-                (false, _) => Ok(HttpResponse::Ok().json(Envelope::ok())),
+                (false, _) => Ok(Envelope::ok().respond()),
                 (true, Ineligible::UnknownUser) => {
                     Err(ApiError::new(Code::UserNotFound, "User not found", id))
                 }

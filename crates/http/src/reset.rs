@@ -69,11 +69,21 @@ pub(crate) async fn reset_password(
     match outcome {
         Ok(profile) => {
             tracing::info!(user_id = %profile.user.id, "password reset");
+            state.metrics().reset("success");
             state.mail_queued();
             let user = UserResponse::new(&profile, &*state.ids, &state.settings.default_language);
-            Ok(HttpResponse::Ok().json(Envelope::success(user)))
+            Ok(Envelope::success(user).respond())
         }
-        Err(e) => Err(refusal(e, id, debug)),
+        Err(e) => {
+            state.metrics().reset(match &e {
+                ResetPasswordError::InvalidLink(_) => "invalid_link",
+                ResetPasswordError::UserNotActive => "user_not_active",
+                ResetPasswordError::Store(_)
+                | ResetPasswordError::Hash(_)
+                | ResetPasswordError::Random(_) => "error",
+            });
+            Err(refusal(e, id, debug))
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The bcrypt [`PasswordHasher`], with a bound on how many hashes run at once.
 
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use pwreset_domain::ports::{HashError, PasswordHasher};
@@ -20,23 +21,42 @@ struct Permits {
     freed: Condvar,
     limit: usize,
     timeout: Duration,
+    waiting: AtomicUsize,
+}
+
+/// Told how long each hash waited for its turn (for metrics).
+pub trait HashObserver: Send + Sync {
+    /// A hash got its slot after `waited`, or gave up after it (`busy`).
+    fn waited(&self, waited: Duration, busy: bool);
 }
 
 struct Permit<'a>(&'a Permits);
 
 impl Permits {
-    fn acquire(&self) -> Result<Permit<'_>, HashError> {
-        let deadline = Instant::now() + self.timeout;
+    fn acquire(&self, observer: Option<&dyn HashObserver>) -> Result<Permit<'_>, HashError> {
+        let started = Instant::now();
+        let deadline = started + self.timeout;
         let mut in_use = self.in_use.lock().unwrap_or_else(PoisonError::into_inner);
-        while *in_use >= self.limit {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(HashError::Busy);
+        if *in_use >= self.limit {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            while *in_use >= self.limit {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    self.waiting.fetch_sub(1, Ordering::Relaxed);
+                    if let Some(o) = observer {
+                        o.waited(started.elapsed(), true);
+                    }
+                    return Err(HashError::Busy);
+                }
+                in_use =
+                    self.freed.wait_timeout(in_use, left).unwrap_or_else(PoisonError::into_inner).0;
             }
-            in_use =
-                self.freed.wait_timeout(in_use, left).unwrap_or_else(PoisonError::into_inner).0;
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         *in_use += 1;
+        if let Some(o) = observer {
+            o.waited(started.elapsed(), false);
+        }
         Ok(Permit(self))
     }
 }
@@ -53,10 +73,19 @@ impl Drop for Permit<'_> {
 /// Passwords up to 72 bytes are hashed in full (the `bcrypt` crate's
 /// `non_truncating_*` functions wrongly refuse exactly 72); longer ones are
 /// refused rather than silently truncated.
-#[derive(Debug)]
 pub struct BcryptHasher {
     cost: u32,
     permits: Permits,
+    observer: OnceLock<Arc<dyn HashObserver>>,
+}
+
+impl std::fmt::Debug for BcryptHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BcryptHasher")
+            .field("cost", &self.cost)
+            .field("permits", &self.permits)
+            .finish()
+    }
 }
 
 impl BcryptHasher {
@@ -82,8 +111,25 @@ impl BcryptHasher {
             freed: Condvar::new(),
             limit: max_concurrent,
             timeout: queue_timeout,
+            waiting: AtomicUsize::new(0),
         };
-        Ok(Self { cost, permits })
+        Ok(Self { cost, permits, observer: OnceLock::new() })
+    }
+
+    /// Reports every wait for a hashing slot to `observer` from now on
+    /// (the first observer set stays).
+    pub fn observe_with(&self, observer: Arc<dyn HashObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Hashes being computed now.
+    pub fn in_flight(&self) -> usize {
+        *self.permits.in_use.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hashes waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.permits.waiting.load(Ordering::Relaxed)
     }
 
     /// The configured cost.
@@ -98,7 +144,7 @@ impl PasswordHasher for BcryptHasher {
         if bytes.len() > BCRYPT_MAX_BYTES {
             return Err(HashError::Failed("password longer than 72 bytes".into()));
         }
-        let _permit = self.permits.acquire()?;
+        let _permit = self.permits.acquire(self.observer.get().map(|o| &**o))?;
         // `hash` would truncate past 72 bytes; the check above makes that moot.
         bcrypt::hash(bytes, self.cost)
             .map(PasswordHash::new)
@@ -110,7 +156,7 @@ impl PasswordHasher for BcryptHasher {
             // Its first 72 bytes might match; the password itself does not.
             return Ok(false);
         }
-        let _permit = self.permits.acquire()?;
+        let _permit = self.permits.acquire(self.observer.get().map(|o| &**o))?;
         bcrypt::verify(candidate, hash.expose()).map_err(|e| HashError::Failed(e.to_string()))
     }
 }
@@ -173,7 +219,7 @@ mod tests {
                 let (h, peak) = (h.clone(), peak.clone());
                 std::thread::spawn(move || {
                     for _ in 0..3 {
-                        let _p = h.permits.acquire().unwrap();
+                        let _p = h.permits.acquire(None).unwrap();
                         let now = *h.permits.in_use.lock().unwrap();
                         peak.fetch_max(now, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(2));
@@ -188,7 +234,9 @@ mod tests {
     #[test]
     fn waiting_too_long_is_busy() {
         let h = BcryptHasher::new(4, 1, Duration::from_millis(10)).unwrap();
-        let _held = h.permits.acquire().unwrap();
+        let _held = h.permits.acquire(None).unwrap();
+        assert_eq!(h.in_flight(), 1);
         assert!(matches!(h.hash(&password("abcdefgh")), Err(HashError::Busy)));
+        assert_eq!(h.waiting(), 0, "the waiter left");
     }
 }

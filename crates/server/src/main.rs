@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod duration;
+mod ops;
 mod serve;
 mod sweeper;
 mod wiring;

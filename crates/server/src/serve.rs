@@ -9,11 +9,12 @@ use pwreset_domain::Language;
 use pwreset_domain::ports::Outbox;
 use pwreset_domain::usecases::{DeliverMail, LinkPolicy, RetryPolicy};
 use pwreset_http::{
-    ApiSettings, ApiState, CompatSettings, Frontend, FrontendSettings, PageSettings,
-    correlation_middleware,
+    ApiSettings, ApiState, CompatSettings, Frontend, FrontendSettings, Metrics, PageSettings,
+    correlation_middleware, security_headers,
 };
 
 use crate::config::Config;
+use crate::ops::{HashWaits, Probe};
 use crate::sweeper::PeriodicSweeper;
 use crate::wiring::wire;
 use crate::worker::MailWorker;
@@ -26,6 +27,8 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 pub fn serve(config: Config) -> Result<(), String> {
     let mut wired = wire(&config)?;
     let refusals = wired.buffer_refusals()?;
+    let metrics = Arc::new(Metrics::default());
+    wired.hasher.observe_with(Arc::new(HashWaits(metrics.clone())));
     let sweeper = PeriodicSweeper::spawn(
         wired.store.clone(),
         wired.ports.clock.clone(),
@@ -43,7 +46,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     let batch = retry.batch;
     let outbox: Arc<dyn Outbox> = wired.store.clone();
     let deliver = DeliverMail::new(outbox, transport, wired.ports.clock.clone(), retry);
-    let worker = MailWorker::spawn(deliver, config.mail_poll, batch)
+    let worker = MailWorker::spawn(deliver, config.mail_poll, batch, metrics.clone())
         .map_err(|e| format!("cannot start the mail worker: {e}"))?;
 
     let ttl = chrono::Duration::from_std(config.token_ttl).map_err(|e| e.to_string())?;
@@ -67,8 +70,17 @@ pub fn serve(config: Config) -> Result<(), String> {
                 .unwrap_or(Language::EnUs),
         },
     };
-    let state =
-        web::Data::new(ApiState::new(&wired.ports, settings).on_mail_queued(worker.waker()));
+    let probe = Probe {
+        store: wired.store.clone(),
+        hasher: wired.hasher.clone(),
+        refusals: refusals.clone(),
+    };
+    let state = web::Data::new(
+        ApiState::new(&wired.ports, settings)
+            .on_mail_queued(worker.waker())
+            .with_metrics(metrics.clone())
+            .with_probe(Arc::new(probe)),
+    );
     let frontend = match &config.frontend_dir {
         Some(dir) => Some(web::Data::new(
             Frontend::load(&FrontendSettings {
@@ -100,8 +112,11 @@ pub fn serve(config: Config) -> Result<(), String> {
     let served = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             let app = App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(security_headers))
                 .wrap(from_fn(correlation_middleware))
-                .configure(pwreset_http::configure(state.clone()));
+                .configure(pwreset_http::configure(state.clone()))
+                .configure(pwreset_http::configure_ops(state.clone()));
             // The frontend, when there is one, owns /session/* (its router
             // renders the reset page) and answers everything left: it goes last.
             match &frontend {
@@ -110,6 +125,9 @@ pub fn serve(config: Config) -> Result<(), String> {
             }
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        // A client has this long to send its request head; idle connections close.
+        .client_request_timeout(Duration::from_secs(10))
+        .keep_alive(Duration::from_secs(30))
         .bind(&config.bind)
         .map_err(|e| format!("PWRESET_BIND: cannot listen on {}: {e}", config.bind))?;
         for addr in server.addrs() {

@@ -36,6 +36,7 @@ pub fn init_tracing(config: &Config, default_level: &str) {
 /// Everything a command needs: the store and the ports over the configured adapters.
 pub struct Wired {
     pub store: Arc<DieselStore>,
+    pub hasher: Arc<BcryptHasher>,
     pub ports: Ports,
 }
 
@@ -72,6 +73,7 @@ pub fn wire(config: &Config) -> Result<Wired, String> {
         BcryptHasher::new(config.bcrypt_cost, config.bcrypt_concurrency, HASH_QUEUE_TIMEOUT)
             .map_err(|e| format!("PWRESET_BCRYPT_COST: {e}"))?;
     let store = Arc::new(store);
+    let hasher = Arc::new(hasher);
     let language = Language::from_tag(&config.default_language).unwrap_or(Language::EnUs);
     let ports = Ports {
         users: store.clone(),
@@ -79,10 +81,10 @@ pub fn wire(config: &Config) -> Result<Wired, String> {
         audit: store.clone(),
         refusals: store.clone(),
         mail: Arc::new(TemplateComposer::new(config.site_name.clone(), language)),
-        hasher: Arc::new(hasher),
+        hasher: hasher.clone(),
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
         ids: Arc::new(ids),
     };
-    Ok(Wired { store, ports })
+    Ok(Wired { store, hasher, ports })
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use pwreset_domain::usecases::{DeliverMail, DeliveryEvent};
 use pwreset_domain::values::mask_emails_in;
+use pwreset_http::Metrics;
 
 /// A running worker.
 pub struct MailWorker {
@@ -20,14 +21,19 @@ pub struct MailWorker {
 
 impl MailWorker {
     /// Starts the worker thread.
-    pub fn spawn(deliver: DeliverMail, poll: Duration, batch: usize) -> std::io::Result<Self> {
+    pub fn spawn(
+        deliver: DeliverMail,
+        poll: Duration,
+        batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
         // One pending wake-up is enough: they coalesce.
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new().name("mail-worker".into()).spawn(move || {
             loop {
-                drain(&deliver, batch);
+                drain(&deliver, batch, &metrics);
                 match woken.recv_timeout(poll) {
                     Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -67,11 +73,19 @@ impl MailWorker {
 }
 
 /// Passes until the outbox has nothing due (a full batch means there may be more).
-fn drain(deliver: &DeliverMail, batch: usize) {
+fn drain(deliver: &DeliverMail, batch: usize, metrics: &Metrics) {
     loop {
         match deliver.run_once() {
             Ok(report) => {
-                report.events.iter().for_each(log);
+                for event in &report.events {
+                    log(event);
+                    let (kind, result) = match event {
+                        DeliveryEvent::Sent { kind, .. } => (kind, "delivered"),
+                        DeliveryEvent::Retrying { kind, .. } => (kind, "retrying"),
+                        DeliveryEvent::GaveUp { kind, .. } => (kind, "given_up"),
+                    };
+                    metrics.mail(kind.as_str(), result);
+                }
                 if report.events.len() < batch {
                     return;
                 }

@@ -259,3 +259,29 @@ fn the_audit_trail_and_the_sweep_from_the_command_line() {
     assert_eq!(swept["tokens"], 1, "{swept}");
     assert_eq!(env.cli_json(&["token", "sweep"], None)["tokens"], 0, "idempotent");
 }
+
+#[test]
+fn health_readiness_and_metrics_of_the_real_server() {
+    let env = Env::sqlite();
+    let server = env.serve();
+    let get = |path: &str| ureq::get(&format!("{}{path}", server.base)).call().expect("HTTP 200");
+    assert_eq!(get("/healthz").into_string().unwrap(), r#"{"status":"ok"}"#);
+    assert_eq!(get("/readyz").into_string().unwrap(), r#"{"status":"ready"}"#);
+    let health = get("/healthz");
+    for (header, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(health.header(header), Some(value), "{header}");
+    }
+    let metrics = get("/metrics").into_string().unwrap();
+    for name in [
+        "pwreset_db_pool_connections ",
+        "pwreset_outbox_pending 0",
+        "pwreset_bcrypt_in_flight 0",
+        "pwreset_http_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\",code=\"-\"} 1",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+}

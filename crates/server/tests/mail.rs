@@ -165,3 +165,63 @@ fn a_permanent_refusal_is_given_up_at_once() {
         "masked: {log}"
     );
 }
+
+/// Every log line of a whole flow — link request, email, reset, notice — at
+/// the most verbose level and as JSON: none holds a secret, a password, a
+/// bcrypt hash or a full email address, and every request line carries its
+/// correlation id.
+#[test]
+fn no_log_line_leaks_anything() {
+    let mut env = Env::sqlite();
+    let smtp = SmtpSink::start(0);
+    env.set("PWRESET_MAIL", &smtp.url());
+    env.set("PWRESET_LOG_FORMAT", "json");
+    env.set("RUST_LOG", "trace");
+    create_user(&env, "jane.doe@example.com");
+    let mut server = env.serve();
+    assert_eq!(server.request_link("jane.doe@example.com")["code"], 0);
+    assert_eq!(server.request_link("nobody.here@example.com")["code"], 0);
+    let inbox = smtp.wait_for(1, Duration::from_secs(20));
+    let (id, secret) = link_in(&inbox[0]);
+    assert_eq!(server.reset(&id, "short", &secret)["code"], 40001);
+    assert_eq!(
+        server.reset(&id, "brand-new-password", "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ")["code"],
+        40030
+    );
+    assert_eq!(server.reset(&id, "brand-new-password", &secret)["code"], 0);
+    smtp.wait_for(2, Duration::from_secs(20));
+    let hash = store(&env)
+        .find_user_by_email(&Email::parse("jane.doe@example.com").unwrap())
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .expose()
+        .to_owned();
+    assert!(server.terminate().success());
+
+    let log = server.log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() > 20, "trace level logs plenty: {}", lines.len());
+    let mut with_correlation = 0;
+    for line in &lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for leak in [
+            secret.as_str(),
+            "brand-new-password",
+            "old-password",
+            &hash,
+            &hash[7..],
+            "jane.doe@example.com",
+            "nobody.here@example.com",
+        ] {
+            assert!(!line.contains(leak), "leaks {leak:?}: {line}");
+        }
+        if event["message"] == "request finished" {
+            assert!(line.contains("correlation_id"), "{line}");
+            with_correlation += 1;
+        }
+    }
+    assert_eq!(with_correlation, 5, "one line per request, each with its correlation id");
+    assert!(log.contains("j***@example.com"), "addresses appear masked");
+}

@@ -205,7 +205,10 @@ impl Manager {
                 let mut conn = PgConnection::establish(url).map_err(Error::ConnectionError)?;
                 // Every timestamp is UTC; make the session agree whatever the
                 // server's default zone.
-                conn.batch_execute("SET TIME ZONE 'UTC'").map_err(Error::QueryError)?;
+                // Every statement pwreset runs is short; one that is not is
+                // stuck behind a lock, and waiting longer would only pile up.
+                conn.batch_execute("SET TIME ZONE 'UTC'; SET statement_timeout = '30s'")
+                    .map_err(Error::QueryError)?;
                 Ok(DbConnection::Postgres(conn))
             }
         }

@@ -93,6 +93,19 @@ impl DieselStore {
         &self.pool
     }
 
+    /// Whether the database answers: a connection within `timeout`, and a ping.
+    ///
+    /// # Errors
+    /// [`StoreError`] saying what failed.
+    pub fn ping(&self, timeout: std::time::Duration) -> Result<(), StoreError> {
+        use diesel::r2d2::R2D2Connection;
+        let mut conn = self
+            .pool
+            .get_timeout(timeout)
+            .map_err(|e| StoreError::new("no database connection available", e))?;
+        conn.ping().map_err(db_error("the database does not answer"))
+    }
+
     /// Applies pending migrations; returns the versions applied.
     ///
     /// # Errors

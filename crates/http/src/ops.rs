@@ -1,0 +1,124 @@
+//! Operations endpoints at the site root: `GET /healthz` (the process
+//! answers), `GET /readyz` (the database answers, or a 503 within about a
+//! second) and `GET /metrics` (Prometheus text). And the headers every
+//! response carries.
+
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{Error, HttpResponse, web};
+use serde_json::json;
+
+use crate::ApiState;
+
+/// How long `/readyz` waits for its probe.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({"status": "ok"}))
+}
+
+async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
+    let unavailable = |error: String| {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"status": "unavailable", "error": error}))
+    };
+    let Some(probe) = state.probe.clone() else {
+        return HttpResponse::Ok().json(json!({"status": "ready"}));
+    };
+    let check = web::block(move || probe.ready());
+    match actix_web::rt::time::timeout(READY_TIMEOUT, check).await {
+        Ok(Ok(Ok(()))) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"status": "ready"})),
+        Ok(Ok(Err(e))) => unavailable(e),
+        Ok(Err(e)) => unavailable(e.to_string()),
+        Err(_) => unavailable(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
+    }
+}
+
+async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    let probe = state.probe.clone();
+    let gauges = match probe {
+        Some(probe) => {
+            let read = web::block(move || probe.gauges());
+            match actix_web::rt::time::timeout(READY_TIMEOUT, read).await {
+                Ok(Ok(gauges)) => gauges,
+                _ => Vec::new(),
+            }
+        }
+        None => Vec::new(),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render(&gauges))
+}
+
+/// Registers `/healthz`, `/readyz` and `/metrics`. Pass the result to `App::configure`.
+pub fn configure_ops(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.service(
+            web::resource("/healthz")
+                .app_data(state.clone())
+                .wrap(from_fn(crate::correlation_middleware))
+                .route(web::get().to(healthz)),
+        )
+        .service(
+            web::resource("/readyz")
+                .app_data(state.clone())
+                .wrap(from_fn(crate::correlation_middleware))
+                .route(web::get().to(readyz)),
+        )
+        .service(
+            web::resource("/metrics")
+                .app_data(state)
+                .wrap(from_fn(crate::correlation_middleware))
+                .route(web::get().to(metrics)),
+        );
+    }
+}
+
+fn set_default(
+    res: &mut ServiceResponse<impl MessageBody>,
+    name: header::HeaderName,
+    value: &'static str,
+) {
+    if !res.headers().contains_key(&name) {
+        res.headers_mut().insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// Headers for every response (unless a handler chose its own): no MIME
+/// sniffing, no framing, no Referer.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut res = next.call(req).await?;
+    set_default(&mut res, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set_default(&mut res, header::X_FRAME_OPTIONS, "DENY");
+    set_default(&mut res, header::REFERRER_POLICY, "no-referrer");
+    Ok(res)
+}
+
+/// Headers of the JSON API: never cached, never rendered as a document.
+pub(crate) async fn api_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut res = next.call(req).await?;
+    set_default(&mut res, header::CACHE_CONTROL, "no-store");
+    set_default(
+        &mut res,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    );
+    Ok(res)
+}
