@@ -21,6 +21,10 @@ use crate::wiring::wire;
 #[derive(Debug, Parser)]
 #[command(name = "pwreset", version, about)]
 pub struct Cli {
+    /// A TOML configuration file; PWRESET_* variables override it.
+    #[arg(long, global = true, env = "PWRESET_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +44,16 @@ pub enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets hidden) as JSON; exit
+    /// non-zero, naming the setting, when it is not usable.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,7 +117,7 @@ impl Command {
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Self::Serve | Self::Migrate => "info",
-            Self::User(_) | Self::Token(_) | Self::Audit(_) => "warn",
+            Self::User(_) | Self::Token(_) | Self::Audit(_) | Self::Config(_) => "warn",
         }
     }
 }
@@ -121,6 +135,11 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::User(UserCommand::Create(args)) => create_user(&config, args),
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
         Command::Token(TokenCommand::Sweep) => sweep(&config),
+        Command::Config(ConfigCommand::Check) => {
+            let settings: serde_json::Map<String, serde_json::Value> =
+                config.describe().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+            print_json(&settings)
+        }
         Command::Audit(AuditCommand::List { user, since, limit }) => {
             list_audit(&config, user.as_deref(), &since, limit)
         }

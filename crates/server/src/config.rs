@@ -20,6 +20,90 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:5212";
 /// Default mail target: a folder a newcomer can open.
 pub const DEFAULT_MAIL: &str = "file:./data/outbox";
 
+/// Every setting, by its environment name. A configuration file uses the
+/// same names in lower case without the prefix (`bcrypt_cost = 10`).
+pub const SETTINGS: &[&str] = &[
+    "PWRESET_DATABASE_URL",
+    "PWRESET_BIND",
+    "PWRESET_SITE_URL",
+    "PWRESET_API_PREFIX",
+    "PWRESET_HASHID_SALT",
+    "PWRESET_BCRYPT_COST",
+    "PWRESET_BCRYPT_CONCURRENCY",
+    "PWRESET_TOKEN_TTL",
+    "PWRESET_RETENTION",
+    "PWRESET_SWEEP_INTERVAL",
+    "PWRESET_DEBUG",
+    "PWRESET_LOG_FORMAT",
+    "PWRESET_DEFAULT_LANGUAGE",
+    "PWRESET_SITE_NAME",
+    "PWRESET_LOGIN_URL",
+    "PWRESET_MAIL",
+    "PWRESET_MAIL_FROM",
+    "PWRESET_MAIL_MAX_ATTEMPTS",
+    "PWRESET_MAIL_RETRY_BASE",
+    "PWRESET_MAIL_POLL",
+    "PWRESET_REVEAL_ACCOUNT_STATE",
+    "PWRESET_RATE_LIMIT",
+    "PWRESET_RATE_LIMIT_REQUEST_PER_IP",
+    "PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL",
+    "PWRESET_RATE_LIMIT_RESET_PER_IP",
+    "PWRESET_RATE_LIMIT_RESET_PER_USER",
+    "PWRESET_TRUSTED_PROXIES",
+    "PWRESET_CLOUDREVE_COMPAT",
+    "PWRESET_FRONTEND_DIR",
+    "PWRESET_SITE_DESCRIPTION",
+    "PWRESET_SITE_SCRIPT",
+    "PWRESET_SITE_LOGO",
+    "PWRESET_SITE_LOGO_LIGHT",
+    "PWRESET_PWA_SMALL_ICON",
+    "PWRESET_PWA_MEDIUM_ICON",
+];
+
+/// Reads a TOML configuration file: keys are setting names in lower case
+/// without the prefix; values are strings, numbers, booleans, or (for lists
+/// such as `trusted_proxies`) arrays of strings. Returns the settings under
+/// their environment names.
+///
+/// # Errors
+/// One line naming the file and what is wrong with it.
+pub fn load_file(
+    path: &std::path::Path,
+) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let fail = |reason: String| ConfigError {
+        setting: "--config",
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let table: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+    let mut settings = std::collections::HashMap::new();
+    for (key, value) in table {
+        let name = format!("PWRESET_{}", key.to_ascii_uppercase());
+        if !SETTINGS.contains(&name.as_str()) || key.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(fail(format!("unknown setting {key:?}")));
+        }
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| fail(format!("{key}: a list of strings")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            _ => return Err(fail(format!("{key}: a string, number or boolean"))),
+        };
+        settings.insert(name, value);
+    }
+    Ok(settings)
+}
+
 /// A setting has a value that cannot be used.
 #[derive(Debug, Error)]
 #[error("{setting}: {reason}")]
@@ -92,6 +176,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// `PWRESET_TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedProxies,
+    /// The same, as written (for `config check`).
+    pub trusted_proxies_text: String,
     /// `PWRESET_CLOUDREVE_COMPAT`: answer the Cloudreve web app's calls around the reset pages.
     pub cloudreve_compat: bool,
     /// `PWRESET_FRONTEND_DIR`: a prebuilt Cloudreve frontend to serve at `/`.
@@ -108,6 +194,29 @@ pub struct Config {
     pub pwa_small_icon: String,
     /// See `pwa_small_icon`.
     pub pwa_medium_icon: String,
+}
+
+/// Whether files can be created in `dir` (or in the folder that would hold
+/// it, when it does not exist yet).
+fn writable(dir: &std::path::Path) -> Result<(), String> {
+    let mut existing = dir;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+            _ => {
+                existing = std::path::Path::new(".");
+                break;
+            }
+        }
+    }
+    if !existing.is_dir() {
+        return Err(format!("{} is not a folder", existing.display()));
+    }
+    let probe = existing.join(format!(".pwreset-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| format!("cannot write in {}: {e}", existing.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
 }
 
 /// `N/DURATION` (`5/1h`, `20/h`, `100/10m`) or `off`.
@@ -162,9 +271,89 @@ fn parse_bool(setting: &'static str, raw: &str) -> Result<bool, ConfigError> {
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the process environment, layered over a configuration file:
+    /// a variable that is set (and not empty) wins over the file.
+    pub fn from_env_and_file(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let file = file.map(load_file).transpose()?.unwrap_or_default();
+        Self::from_lookup(|name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| file.get(name).cloned())
+        })
+    }
+
+    /// Every setting with its effective value, secrets hidden, for `config check`.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let limit = |l: Option<Limit>| {
+            l.map_or_else(|| "off".to_owned(), |l| format!("{}/{}", l.max, duration::format(l.per)))
+        };
+        let secret =
+            |set: bool| if set { "(set, hidden)".to_owned() } else { "(not set)".to_owned() };
+        let limits_on = self.rate_limits != RateLimits::off();
+        vec![
+            ("PWRESET_DATABASE_URL", self.database_url.redacted()),
+            ("PWRESET_BIND", self.bind.clone()),
+            ("PWRESET_SITE_URL", self.site_url.clone()),
+            ("PWRESET_API_PREFIX", self.api_prefix.clone()),
+            (
+                "PWRESET_HASHID_SALT",
+                if self.hashid_salt.is_some() {
+                    secret(true)
+                } else {
+                    "(stored in the database)".into()
+                },
+            ),
+            ("PWRESET_BCRYPT_COST", self.bcrypt_cost.to_string()),
+            ("PWRESET_BCRYPT_CONCURRENCY", self.bcrypt_concurrency.to_string()),
+            ("PWRESET_TOKEN_TTL", duration::format(self.token_ttl)),
+            ("PWRESET_RETENTION", duration::format(self.retention)),
+            ("PWRESET_SWEEP_INTERVAL", duration::format(self.sweep_interval)),
+            ("PWRESET_DEBUG", self.debug.to_string()),
+            (
+                "PWRESET_LOG_FORMAT",
+                match self.log_format {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                }
+                .into(),
+            ),
+            ("PWRESET_DEFAULT_LANGUAGE", self.default_language.clone()),
+            ("PWRESET_SITE_NAME", self.site_name.clone()),
+            ("PWRESET_LOGIN_URL", self.login_url.clone()),
+            ("PWRESET_MAIL", self.mail.redacted()),
+            ("PWRESET_MAIL_FROM", self.mail_from.clone()),
+            ("PWRESET_MAIL_MAX_ATTEMPTS", self.mail_max_attempts.to_string()),
+            ("PWRESET_MAIL_RETRY_BASE", duration::format(self.mail_retry_base)),
+            ("PWRESET_MAIL_POLL", duration::format(self.mail_poll)),
+            ("PWRESET_REVEAL_ACCOUNT_STATE", self.reveal_account_state.to_string()),
+            ("PWRESET_RATE_LIMIT", if limits_on { "on" } else { "off" }.into()),
+            ("PWRESET_RATE_LIMIT_REQUEST_PER_IP", limit(self.rate_limits.request_per_ip)),
+            ("PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL", limit(self.rate_limits.request_per_email)),
+            ("PWRESET_RATE_LIMIT_RESET_PER_IP", limit(self.rate_limits.reset_per_ip)),
+            ("PWRESET_RATE_LIMIT_RESET_PER_USER", limit(self.rate_limits.reset_per_user)),
+            ("PWRESET_TRUSTED_PROXIES", self.trusted_proxies_text.clone()),
+            ("PWRESET_CLOUDREVE_COMPAT", self.cloudreve_compat.to_string()),
+            (
+                "PWRESET_FRONTEND_DIR",
+                self.frontend_dir
+                    .as_ref()
+                    .map_or_else(|| "(not set)".into(), |d| d.display().to_string()),
+            ),
+            ("PWRESET_SITE_DESCRIPTION", self.site_description.clone()),
+            (
+                "PWRESET_SITE_SCRIPT",
+                if self.site_script.is_empty() {
+                    String::new()
+                } else {
+                    format!("({} characters)", self.site_script.len())
+                },
+            ),
+            ("PWRESET_SITE_LOGO", self.site_logo.clone()),
+            ("PWRESET_SITE_LOGO_LIGHT", self.site_logo_light.clone()),
+            ("PWRESET_PWA_SMALL_ICON", self.pwa_small_icon.clone()),
+            ("PWRESET_PWA_MEDIUM_ICON", self.pwa_medium_icon.clone()),
+        ]
     }
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
@@ -176,6 +365,15 @@ impl Config {
         )
         .map_err(|e| bad("PWRESET_DATABASE_URL", e.to_string()))?;
 
+        if let DatabaseUrl::Sqlite(path) = &database_url {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            writable(dir).map_err(|e| {
+                bad("PWRESET_DATABASE_URL", format!("the folder of the SQLite file: {e}"))
+            })?;
+        }
         let bind = get("PWRESET_BIND").unwrap_or_else(|| DEFAULT_BIND.into()).trim().to_owned();
         if !bind.contains(':') {
             return Err(bad("PWRESET_BIND", format!("must be HOST:PORT, got {bind:?}")));
@@ -287,6 +485,9 @@ impl Config {
         };
         let mail = MailTarget::parse(&get("PWRESET_MAIL").unwrap_or_else(|| DEFAULT_MAIL.into()))
             .map_err(|e| bad("PWRESET_MAIL", e.to_string()))?;
+        if let MailTarget::File(dir) = &mail {
+            writable(dir).map_err(|e| bad("PWRESET_MAIL", e))?;
+        }
         let mail_from = get("PWRESET_MAIL_FROM")
             .map(|f| f.trim().to_owned())
             .unwrap_or_else(|| default_sender(&site_name, &site_url));
@@ -386,6 +587,8 @@ impl Config {
         let pwa_small_icon = text("PWRESET_PWA_SMALL_ICON", "/static/img/favicon.ico");
         let pwa_medium_icon = text("PWRESET_PWA_MEDIUM_ICON", "/static/img/logo192.png");
 
+        let trusted_proxies_text =
+            get("PWRESET_TRUSTED_PROXIES").unwrap_or_default().trim().to_owned();
         let trusted_proxies = TrustedProxies(
             get("PWRESET_TRUSTED_PROXIES")
                 .unwrap_or_default()
@@ -419,6 +622,7 @@ impl Config {
             reveal_account_state,
             rate_limits,
             trusted_proxies,
+            trusted_proxies_text,
             cloudreve_compat,
             frontend_dir,
             site_description,
@@ -517,6 +721,75 @@ mod tests {
         assert!(c.debug);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.hashid_salt.as_deref(), Some("salt"));
+    }
+
+    #[test]
+    fn a_file_sits_under_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pwreset.toml");
+        std::fs::write(
+            &file,
+            "bcrypt_cost = 10\ntoken_ttl = \"2h\"\ndebug = true\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\nsite_name = \"From file\"\n",
+        )
+        .unwrap();
+        let settings = load_file(&file).unwrap();
+        assert_eq!(settings["PWRESET_BCRYPT_COST"], "10");
+        assert_eq!(settings["PWRESET_TRUSTED_PROXIES"], "10.0.0.0/8,127.0.0.1");
+        let env: HashMap<&str, &str> =
+            [("PWRESET_SITE_NAME", "From env"), ("PWRESET_DEBUG", "")].into();
+        let c = Config::from_lookup(|name| {
+            env.get(name)
+                .map(|v| (*v).to_owned())
+                .filter(|v| !v.is_empty())
+                .or_else(|| settings.get(name).cloned())
+        })
+        .unwrap();
+        assert_eq!((c.bcrypt_cost, c.token_ttl, c.debug), (10, Duration::from_secs(7200), true));
+        assert_eq!(c.site_name, "From env", "the environment wins");
+        assert_eq!(c.trusted_proxies.0.len(), 2);
+
+        for (text, expected) in [
+            ("bcrypt_cots = 10", "unknown setting \"bcrypt_cots\""),
+            ("BCRYPT_COST = 10", "unknown setting"),
+            ("bcrypt_cost = ", "pwreset.toml"),
+            ("mail = { url = \"x\" }", "mail: a string"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = load_file(&file).unwrap_err();
+            assert_eq!(err.setting, "--config");
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
+        assert!(load_file(&dir.path().join("missing.toml")).is_err());
+    }
+
+    #[test]
+    fn every_setting_is_described_and_documented() {
+        let c = config(&[
+            ("PWRESET_DATABASE_URL", "postgres://app:s3cret@db/pw"),
+            ("PWRESET_MAIL", "smtps://u:hunter2@mail"),
+        ])
+        .unwrap();
+        let described: Vec<&str> = c.describe().iter().map(|(name, _)| *name).collect();
+        assert_eq!(described, SETTINGS, "config check shows every setting, in order");
+        let text = format!("{:?}", c.describe());
+        assert!(!text.contains("s3cret") && !text.contains("hunter2"), "{text}");
+        let docs = include_str!("../../../docs/configuration.md");
+        for name in SETTINGS {
+            assert!(docs.contains(name), "{name} is not in docs/configuration.md");
+        }
+    }
+
+    #[test]
+    fn unwritable_folders_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-folder");
+        std::fs::write(&file, "").unwrap();
+        let url = format!("sqlite://{}/db.sqlite", file.display());
+        let err = config(&[("PWRESET_DATABASE_URL", &url)]).unwrap_err();
+        assert_eq!(err.setting, "PWRESET_DATABASE_URL");
+        assert!(err.reason.contains("is not a folder"), "{err}");
+        let mail = format!("file:{}/outbox", file.display());
+        assert_eq!(config(&[("PWRESET_MAIL", &mail)]).unwrap_err().setting, "PWRESET_MAIL");
     }
 
     #[test]

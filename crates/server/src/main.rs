@@ -17,7 +17,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let config = match config::Config::from_env() {
+    let config = match config::Config::from_env_and_file(args.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("pwreset: configuration error: {e}");

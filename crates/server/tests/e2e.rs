@@ -285,3 +285,29 @@ fn health_readiness_and_metrics_of_the_real_server() {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
 }
+
+#[test]
+fn config_check_shows_the_layered_configuration_without_secrets() {
+    let mut env = Env::sqlite();
+    let file = env.dir.path().join("pwreset.toml");
+    std::fs::write(
+        &file,
+        "bcrypt_cost = 11\nmail = \"smtps://bot:hunter2@mail.example.com\"\nsite_name = \"File\"\n",
+    )
+    .unwrap();
+    env.set("PWRESET_SITE_NAME", "Env");
+    let shown = env.cli_json(&["--config", file.to_str().unwrap(), "config", "check"], None);
+    assert_eq!(shown["PWRESET_BCRYPT_COST"], "4", "the environment wins over the file");
+    assert_eq!(shown["PWRESET_SITE_NAME"], "Env");
+    assert_eq!(shown["PWRESET_MAIL"], "smtps://bot:***@mail.example.com");
+    assert!(!shown.to_string().contains("hunter2"));
+
+    env.vars.retain(|(k, _)| k != "PWRESET_BCRYPT_COST");
+    let shown = env.cli_json(&["--config", file.to_str().unwrap(), "config", "check"], None);
+    assert_eq!(shown["PWRESET_BCRYPT_COST"], "11", "the file fills what the environment leaves");
+
+    std::fs::write(&file, "bcrypt_cots = 11\n").unwrap();
+    let out = env.cli(&["--config", file.to_str().unwrap(), "config", "check"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown setting \"bcrypt_cots\""), "{}", stderr(&out));
+}
