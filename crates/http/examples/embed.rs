@@ -13,6 +13,8 @@
 //! curl -X POST http://127.0.0.1:8080/auth/user/reset -H 'Content-Type: application/json' -d '{"email":"demo@example.com"}'
 //! ```
 
+#![allow(clippy::print_stdout)] // an example talks to its user on stdout
+
 use std::sync::Arc;
 use std::time::Duration;
 
