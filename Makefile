@@ -4,7 +4,12 @@ CARGO ?= cargo
 
 # Database servers for the tests (each test creates and drops its own database).
 PWRESET_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
-export PWRESET_TEST_POSTGRES_URL
+PWRESET_TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
+export PWRESET_TEST_POSTGRES_URL PWRESET_TEST_MYSQL_URL
+
+# Optional cargo features, e.g. FEATURES=mysql (needs libmariadb-dev and pkg-config).
+FEATURES ?=
+CARGO_FEATURES = $(if $(FEATURES),--features pwreset-server/$(FEATURES) --features pwreset-infra/$(FEATURES))
 
 .PHONY: run build test lint fmt check-migrations screenshots clean help
 
@@ -12,17 +17,17 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 run: ## serve on http://127.0.0.1:5212 with the SQLite database ./data/pwreset.db
-	$(CARGO) run --release -p pwreset-server --bin pwreset -- serve
+	$(CARGO) run --release -p pwreset-server --bin pwreset $(CARGO_FEATURES) -- serve
 
 build: ## release build of the pwreset binary (target/release/pwreset)
-	$(CARGO) build --release -p pwreset-server --bin pwreset
+	$(CARGO) build --release -p pwreset-server --bin pwreset $(CARGO_FEATURES)
 
 test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL), HTTP, end to end
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace $(CARGO_FEATURES)
 
 lint: ## rustfmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(CARGO_FEATURES) -- -D warnings
 
 fmt: ## format the code
 	$(CARGO) fmt --all

@@ -114,6 +114,15 @@ fn sqlite_store() -> Fixture<tempfile::TempDir> {
     Fixture { store: Arc::new(store), _guard: dir }
 }
 
+#[cfg(feature = "mysql")]
+fn mysql_store() -> Option<Fixture<crate::testing::MysqlTestDb>> {
+    let db = crate::testing::MysqlTestDb::create()?;
+    let url = DatabaseUrl::parse(&db.url).unwrap();
+    let store = DieselStore::connect(&url, &PoolOptions::for_backend(url.backend())).unwrap();
+    store.migrate().unwrap();
+    Some(Fixture { store: Arc::new(store), _guard: db })
+}
+
 fn postgres_store() -> Option<Fixture<PostgresTestDb>> {
     let db = PostgresTestDb::create()?;
     let url = DatabaseUrl::parse(&db.url).unwrap();
@@ -678,6 +687,11 @@ macro_rules! contract_suite {
         mod postgres {
             $( #[test] fn $shared() { if let Some(f) = super::postgres_store() { super::$shared(&*f.store) } } )*
             $( #[test] fn $conc() { if let Some(f) = super::postgres_store() { super::$conc(f.store.clone()) } } )*
+        }
+        #[cfg(feature = "mysql")]
+        mod mysql {
+            $( #[test] fn $shared() { if let Some(f) = super::mysql_store() { super::$shared(&*f.store) } } )*
+            $( #[test] fn $conc() { if let Some(f) = super::mysql_store() { super::$conc(f.store.clone()) } } )*
         }
     };
 }

@@ -13,6 +13,9 @@ use diesel::{Connection, PgConnection};
 /// The variable that names the PostgreSQL server for tests.
 pub const POSTGRES_ENV: &str = "PWRESET_TEST_POSTGRES_URL";
 
+/// The variable that names the MySQL/MariaDB server for tests (feature `mysql`).
+pub const MYSQL_ENV: &str = "PWRESET_TEST_MYSQL_URL";
+
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
@@ -97,5 +100,62 @@ mod tests {
             "postgres://u@h/x?sslmode=disable"
         );
         assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
+    }
+}
+
+/// A MySQL/MariaDB database of its own for one test, dropped when this value
+/// is dropped. Same rules as [`PostgresTestDb`], with `PWRESET_TEST_MYSQL_URL`.
+#[cfg(feature = "mysql")]
+#[derive(Debug)]
+pub struct MysqlTestDb {
+    admin_url: String,
+    name: String,
+    /// URL of the new, empty database.
+    pub url: String,
+}
+
+#[cfg(feature = "mysql")]
+impl MysqlTestDb {
+    /// Creates a fresh database, or returns `None` when no server is
+    /// configured or reachable outside CI.
+    ///
+    /// # Panics
+    /// Under `CI=true`, when the server is not configured or not reachable.
+    pub fn create() -> Option<Self> {
+        use diesel::MysqlConnection;
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let Ok(admin_url) = std::env::var(MYSQL_ENV) else {
+            assert!(!in_ci(), "{MYSQL_ENV} must be set when CI=true and the mysql feature is on");
+            eprintln!("skipped: set {MYSQL_ENV} to run the MySQL tests");
+            return None;
+        };
+        let mut admin = match MysqlConnection::establish(&admin_url) {
+            Ok(conn) => conn,
+            Err(e) if !in_ci() => {
+                eprintln!("skipped: MySQL at {MYSQL_ENV} is unreachable: {e}");
+                return None;
+            }
+            Err(e) => panic!("MySQL at {MYSQL_ENV} is unreachable (CI=true): {e}"),
+        };
+        let name = format!(
+            "pwreset_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            crate::random::alphanumeric(8).expect("OS randomness").to_ascii_lowercase()
+        );
+        admin
+            .batch_execute(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+            .expect("CREATE DATABASE");
+        let url = with_database(&admin_url, &name);
+        Some(Self { admin_url, name, url })
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl Drop for MysqlTestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = <diesel::MysqlConnection as Connection>::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.name));
+        }
     }
 }

@@ -83,6 +83,14 @@ fn reset_end_to_end_on_sqlite() {
     reset_flow(&Env::sqlite());
 }
 
+#[cfg(feature = "mysql")]
+#[test]
+fn reset_end_to_end_on_mysql() {
+    if let Some(env) = Env::mysql() {
+        reset_flow(&env);
+    }
+}
+
 #[test]
 fn reset_end_to_end_on_postgres() {
     if let Some(env) = Env::postgres() {

@@ -93,6 +93,14 @@ fn emailed_link_resets_the_password_on_postgres() {
     }
 }
 
+#[cfg(feature = "mysql")]
+#[test]
+fn emailed_link_resets_the_password_on_mysql() {
+    if let Some(env) = Env::mysql() {
+        email_flow(env);
+    }
+}
+
 #[test]
 fn smtp_down_then_up_delivers_exactly_once() {
     let mut env = Env::sqlite();

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::R2D2Connection;
+#[cfg(feature = "mysql")]
+use diesel::MysqlConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use thiserror::Error;
@@ -18,6 +20,9 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
     /// A PostgreSQL server.
     Postgres(PgConnection),
+    /// A MySQL or MariaDB server (feature `mysql`).
+    #[cfg(feature = "mysql")]
+    Mysql(MysqlConnection),
 }
 
 impl std::fmt::Debug for DbConnection {
@@ -25,12 +30,16 @@ impl std::fmt::Debug for DbConnection {
         f.write_str(match self {
             Self::Sqlite(_) => "DbConnection::Sqlite",
             Self::Postgres(_) => "DbConnection::Postgres",
+            #[cfg(feature = "mysql")]
+            Self::Mysql(_) => "DbConnection::Mysql",
         })
     }
 }
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+#[cfg(feature = "mysql")]
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of
 /// instances starting at the same time ("pwreset" on a phone keypad).
@@ -43,6 +52,9 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL.
     Postgres,
+    /// MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
+    Mysql,
 }
 
 impl Backend {
@@ -51,6 +63,8 @@ impl Backend {
         match self {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
+            #[cfg(feature = "mysql")]
+            Self::Mysql => "mysql",
         }
     }
 }
@@ -62,6 +76,9 @@ pub enum DatabaseUrl {
     Sqlite(PathBuf),
     /// `postgres://…` or `postgresql://…`, passed to libpq as is.
     Postgres(String),
+    /// `mysql://…` (MySQL or MariaDB; feature `mysql`).
+    #[cfg(feature = "mysql")]
+    Mysql(String),
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -134,6 +151,11 @@ impl DatabaseUrl {
             "sqlite" if rest.is_empty() => Err(DbError::Empty),
             "sqlite" => Ok(Self::Sqlite(PathBuf::from(rest))),
             "postgres" | "postgresql" => Ok(Self::Postgres(raw.to_owned())),
+            #[cfg(feature = "mysql")]
+            "mysql" => Ok(Self::Mysql(raw.to_owned())),
+            #[cfg(feature = "mysql")]
+            "mariadb" => Ok(Self::Mysql(format!("mysql://{rest}"))),
+            #[cfg(not(feature = "mysql"))]
             "mysql" | "mariadb" => Err(DbError::MysqlNotBuilt),
             other => Err(DbError::UnknownScheme(other.to_owned())),
         }
@@ -144,6 +166,8 @@ impl DatabaseUrl {
         match self {
             Self::Sqlite(_) => Backend::Sqlite,
             Self::Postgres(_) => Backend::Postgres,
+            #[cfg(feature = "mysql")]
+            Self::Mysql(_) => Backend::Mysql,
         }
     }
 
@@ -152,6 +176,8 @@ impl DatabaseUrl {
         match self {
             Self::Sqlite(path) => format!("sqlite://{}", path.display()),
             Self::Postgres(url) => redact_password(url),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(url) => redact_password(url),
         }
     }
 }
@@ -204,12 +230,24 @@ impl Manager {
             DatabaseUrl::Postgres(url) => {
                 let mut conn = PgConnection::establish(url).map_err(Error::ConnectionError)?;
                 // Every timestamp is UTC; make the session agree whatever the
-                // server's default zone.
-                // Every statement pwreset runs is short; one that is not is
-                // stuck behind a lock, and waiting longer would only pile up.
+                // server's default zone. Every statement pwreset runs is short;
+                // one that is not is stuck behind a lock, and waiting longer
+                // would only pile up.
                 conn.batch_execute("SET TIME ZONE 'UTC'; SET statement_timeout = '30s'")
                     .map_err(Error::QueryError)?;
                 Ok(DbConnection::Postgres(conn))
+            }
+            #[cfg(feature = "mysql")]
+            DatabaseUrl::Mysql(url) => {
+                let mut conn = MysqlConnection::establish(url).map_err(Error::ConnectionError)?;
+                // UTC, strict (no silent truncation), and a bounded wait for row locks.
+                conn.batch_execute(
+                    "SET time_zone = '+00:00'; \
+                     SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'); \
+                     SET SESSION innodb_lock_wait_timeout = 30",
+                )
+                .map_err(Error::QueryError)?;
+                Ok(DbConnection::Mysql(conn))
             }
         }
     }
@@ -252,6 +290,8 @@ impl PoolOptions {
         let max_size = match backend {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => 16,
         };
         Self { max_size, timeout: Duration::from_secs(5) }
     }
@@ -306,6 +346,13 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
             applied
         }
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => {
+            c.batch_execute("DO GET_LOCK('pwreset_migrations', 300)")?;
+            let applied = versions(c.run_pending_migrations(MYSQL_MIGRATIONS));
+            c.batch_execute("DO RELEASE_LOCK('pwreset_migrations')")?;
+            applied
+        }
     }
 }
 
@@ -333,7 +380,10 @@ mod tests {
         for pg in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=require"] {
             assert_eq!(DatabaseUrl::parse(pg).unwrap().backend(), Backend::Postgres);
         }
+        #[cfg(not(feature = "mysql"))]
         assert!(matches!(DatabaseUrl::parse("mysql://root@h/db"), Err(DbError::MysqlNotBuilt)));
+        #[cfg(feature = "mysql")]
+        assert_eq!(DatabaseUrl::parse("mysql://root@h/db").unwrap().backend(), Backend::Mysql);
         assert!(
             matches!(DatabaseUrl::parse("redis://h"), Err(DbError::UnknownScheme(s)) if s == "redis")
         );

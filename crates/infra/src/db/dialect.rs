@@ -63,5 +63,58 @@ pub(super) fn claim_outbox(
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
         .load(c),
+        // MySQL has no UPDATE … RETURNING: lock the due rows (skipping those
+        // another claimer holds), lease them, read them back, in one transaction.
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => {
+            use diesel::Connection;
+            c.transaction(|c| {
+                #[derive(QueryableByName)]
+                struct Id {
+                    #[diesel(sql_type = BigInt)]
+                    id: i64,
+                }
+                let ids: Vec<Id> = diesel::sql_query(
+                    "SELECT id FROM mail_outbox \
+                     WHERE status = 'pending' AND next_attempt_at <= ? \
+                       AND (locked_until IS NULL OR locked_until <= ?) \
+                     ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
+                )
+                .bind::<Timestamp, _>(now)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load(c)?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let list = ids.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(",");
+                diesel::sql_query(format!(
+                    "UPDATE mail_outbox SET locked_until = ?, attempts = attempts + 1 WHERE id IN ({list})"
+                ))
+                .bind::<Timestamp, _>(lease_until)
+                .execute(c)?;
+                diesel::sql_query(format!(
+                    "SELECT id, kind, recipient, subject, body_text, body_html, attempts \
+                     FROM mail_outbox WHERE id IN ({list}) ORDER BY id"
+                ))
+                .load(c)
+            })
+        }
+    }
+}
+
+/// Rows of `users` whose address equals `normalized` (lower case), using the
+/// index each backend has: `lower(email)` on SQLite and PostgreSQL, the
+/// case-insensitive collation of `email` on MySQL.
+pub(super) fn user_by_email(
+    conn: &mut DbConnection,
+    normalized: &str,
+) -> QueryResult<Option<super::rows::UserRow>> {
+    use super::schema::{lower, users};
+    let query = users::table.select(super::rows::UserRow::as_select());
+    match conn {
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(_) => query.filter(users::email.eq(normalized)).first(conn).optional(),
+        _ => query.filter(lower(users::email).eq(normalized)).first(conn).optional(),
     }
 }

@@ -27,6 +27,12 @@ pub(super) struct UserRow {
     security_stamp: String,
 }
 
+impl UserRow {
+    pub(super) fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = groups)]
 pub(super) struct GroupRow {

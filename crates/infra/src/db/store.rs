@@ -16,7 +16,7 @@ use thiserror::Error;
 use super::connection::{Backend, DatabaseUrl, DbConnection, DbError, Pool, PoolOptions};
 use super::dialect;
 use super::rows::{AuditRow, GroupRow, TokenRow, UserRow};
-use super::schema::{audit_events, groups, lower, mail_outbox, reset_tokens, settings, users};
+use super::schema::{audit_events, groups, mail_outbox, reset_tokens, settings, users};
 use crate::faults::{FaultPoint, Faults};
 use crate::hashid::Hashids;
 
@@ -338,11 +338,7 @@ impl ResetStore for DieselStore {
 
 impl UserStore for DieselStore {
     fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        users::table
-            .filter(lower(users::email).eq(email.normalized()))
-            .select(UserRow::as_select())
-            .first::<UserRow>(&mut self.conn()?)
-            .optional()
+        dialect::user_by_email(&mut *self.conn()?, &email.normalized())
             .map_err(db_error("looking up a user by email"))?
             .map(User::try_from)
             .transpose()
@@ -393,11 +389,9 @@ impl UserStore for DieselStore {
                 }
                 Err(e) => return Err(e.into()),
             }
-            let id: i64 = users::table
-                .filter(lower(users::email).eq(new.email.normalized()))
-                .select(users::id)
-                .first(conn)?;
-            load_profile(conn, id)
+            let user = dialect::user_by_email(conn, &new.email.normalized())?
+                .ok_or_else(|| TxError::Store(StoreError::msg("user vanished after insert")))?;
+            load_profile(conn, user.id())
                 .map_err(TxError::Store)?
                 .ok_or_else(|| TxError::Store(StoreError::msg("user vanished after insert")))
         });

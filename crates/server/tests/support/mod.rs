@@ -24,6 +24,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub database_url: String,
     _postgres: Option<PostgresTestDb>,
+    #[cfg(feature = "mysql")]
+    _mysql: Option<pwreset_infra::testing::MysqlTestDb>,
 }
 
 impl Env {
@@ -37,7 +39,14 @@ impl Env {
             ("PWRESET_MAIL_POLL".into(), "200ms".into()),
             ("PWRESET_MAIL_RETRY_BASE".into(), "1s".into()),
         ];
-        Self { vars, dir, database_url, _postgres: postgres }
+        Self {
+            vars,
+            dir,
+            database_url,
+            _postgres: postgres,
+            #[cfg(feature = "mysql")]
+            _mysql: None,
+        }
     }
 
     /// A temporary SQLite database (in a folder that does not exist yet).
@@ -53,6 +62,15 @@ impl Env {
     pub fn postgres() -> Option<Self> {
         let db = PostgresTestDb::create()?;
         Some(Self::with_database(db.url.clone(), Some(db)))
+    }
+
+    /// A fresh MySQL/MariaDB database, or `None` when none is configured (outside CI).
+    #[cfg(feature = "mysql")]
+    pub fn mysql() -> Option<Self> {
+        let db = pwreset_infra::testing::MysqlTestDb::create()?;
+        let mut env = Self::with_database(db.url.clone(), None);
+        env._mysql = Some(db);
+        Some(env)
     }
 
     pub fn set(&mut self, name: &str, value: &str) {
