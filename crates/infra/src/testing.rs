@@ -144,7 +144,9 @@ impl MysqlTestDb {
             crate::random::alphanumeric(8).expect("OS randomness").to_ascii_lowercase()
         );
         admin
-            .batch_execute(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+            .batch_execute(&format!(
+                "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            ))
             .expect("CREATE DATABASE");
         let url = with_database(&admin_url, &name);
         Some(Self { admin_url, name, url })

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::R2D2Connection;
 #[cfg(feature = "mysql")]
 use diesel::MysqlConnection;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::R2D2Connection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use thiserror::Error;
