@@ -11,7 +11,7 @@ export PWRESET_TEST_POSTGRES_URL PWRESET_TEST_MYSQL_URL
 FEATURES ?=
 CARGO_FEATURES = $(if $(FEATURES),--features pwreset-server/$(FEATURES) --features pwreset-infra/$(FEATURES))
 
-.PHONY: run build test lint fmt check-migrations screenshots clean help
+.PHONY: run build test lint fmt bench check-migrations screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,9 @@ lint: ## rustfmt check and clippy with warnings denied
 
 fmt: ## format the code
 	$(CARGO) fmt --all
+
+bench: ## measure against the physical limits and rewrite docs/benchmarks.md (release build; ~10 min)
+	python3 scripts/bench.py
 
 screenshots: ## regenerate docs/img (needs chromium and chromium-driver)
 	$(CARGO) test -p pwreset-server --test browser -- --ignored screenshots

@@ -84,6 +84,10 @@ pub struct ApiSettings {
     /// Answer link requests for unknown, banned and inactive addresses with
     /// Cloudreve's revealing codes instead of the usual success.
     pub reveal_account_state: bool,
+    /// Least time a link request takes to answer (after its input is
+    /// checked): the work differs between known and unknown addresses, and
+    /// the answer must not tell them apart by its timing.
+    pub link_request_min_time: std::time::Duration,
     /// Rate limits.
     pub rate_limits: RateLimits,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -105,6 +109,7 @@ impl Default for ApiSettings {
                 site_url: "http://127.0.0.1:5212".into(),
             },
             reveal_account_state: false,
+            link_request_min_time: std::time::Duration::from_millis(50),
             rate_limits: RateLimits::default(),
             trusted_proxies: TrustedProxies::default(),
             pages: PageSettings::default(),

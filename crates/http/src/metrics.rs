@@ -4,7 +4,8 @@
 //! gauges that describe the world (outbox depth, pool usage, hashes in
 //! flight) are read from an [`OpsProbe`] at scrape time.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -13,11 +14,42 @@ use std::time::Duration;
 const LATENCY_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// Separates label values inside a series key (never part of a value we use).
+const SEP: char = '\u{1f}';
+
+thread_local! {
+    /// Reused to build series keys, so counting a request allocates nothing
+    /// once its series exists.
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` with the series key of `values`.
+fn with_key<R>(values: &[&str], f: impl FnOnce(&str) -> R) -> R {
+    KEY.with(|key| {
+        let mut key = key.borrow_mut();
+        key.clear();
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                key.push(SEP);
+            }
+            key.push_str(v);
+        }
+        f(&key)
+    })
+}
+
+/// The label values of a series key, in order, for rendering.
+fn sorted_keys<V>(map: &HashMap<String, V>) -> Vec<&String> {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    keys
+}
+
 struct CounterFamily {
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    values: Mutex<BTreeMap<Vec<String>, u64>>,
+    values: Mutex<HashMap<String, u64>>,
 }
 
 #[derive(Clone)]
@@ -32,10 +64,11 @@ struct HistogramFamily {
     help: &'static str,
     labels: &'static [&'static str],
     bounds: &'static [f64],
-    values: Mutex<BTreeMap<Vec<String>, Series>>,
+    values: Mutex<HashMap<String, Series>>,
 }
 
-fn labels(names: &[&str], values: &[String], extra: Option<(&str, String)>) -> String {
+fn labels(names: &[&str], key: &str, extra: Option<(&str, String)>) -> String {
+    let values = if names.is_empty() { Vec::new() } else { key.split(SEP).collect() };
     let mut pairs: Vec<String> =
         names.iter().zip(values).map(|(n, v)| format!("{n}=\"{}\"", escape(v))).collect();
     if let Some((n, v)) = extra {
@@ -50,49 +83,65 @@ fn escape(v: &str) -> String {
 }
 
 impl CounterFamily {
-    const fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
-        Self { name, help, labels, values: Mutex::new(BTreeMap::new()) }
+    fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
+        Self { name, help, labels, values: Mutex::new(HashMap::new()) }
     }
 
     fn inc(&self, values: &[&str]) {
         debug_assert_eq!(values.len(), self.labels.len());
-        let mut map = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-        *map.entry(values.iter().map(|v| (*v).to_owned()).collect()).or_insert(0) += 1;
+        with_key(values, |key| {
+            let mut map = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+            match map.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(key.to_owned(), 1);
+                }
+            }
+        });
     }
 
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter", self.name, self.help, self.name);
-        for (values, n) in self.values.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "{}{} {n}", self.name, labels(self.labels, values, None));
+        let map = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        for key in sorted_keys(&map) {
+            let _ = writeln!(out, "{}{} {}", self.name, labels(self.labels, key, None), map[key]);
         }
     }
 }
 
 impl HistogramFamily {
-    const fn new(
+    fn new(
         name: &'static str,
         help: &'static str,
         labels: &'static [&'static str],
         bounds: &'static [f64],
     ) -> Self {
-        Self { name, help, labels, bounds, values: Mutex::new(BTreeMap::new()) }
+        Self { name, help, labels, bounds, values: Mutex::new(HashMap::new()) }
     }
 
     fn observe(&self, values: &[&str], seconds: f64) {
-        let mut map = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-        let series = map
-            .entry(values.iter().map(|v| (*v).to_owned()).collect())
-            .or_insert_with(|| Series { buckets: vec![0; self.bounds.len()], sum: 0.0, count: 0 });
-        if let Some(i) = self.bounds.iter().position(|b| seconds <= *b) {
-            series.buckets[i] += 1;
-        }
-        series.sum += seconds;
-        series.count += 1;
+        let bucket = self.bounds.iter().position(|b| seconds <= *b);
+        with_key(values, |key| {
+            let mut map = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+            if !map.contains_key(key) {
+                let empty = Series { buckets: vec![0; self.bounds.len()], sum: 0.0, count: 0 };
+                map.insert(key.to_owned(), empty);
+            }
+            if let Some(series) = map.get_mut(key) {
+                if let Some(i) = bucket {
+                    series.buckets[i] += 1;
+                }
+                series.sum += seconds;
+                series.count += 1;
+            }
+        });
     }
 
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}\n# TYPE {} histogram", self.name, self.help, self.name);
-        for (values, s) in self.values.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        let map = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        for values in sorted_keys(&map) {
+            let s = &map[values];
             let mut cumulative = 0;
             for (bound, n) in self.bounds.iter().zip(&s.buckets) {
                 cumulative += n;

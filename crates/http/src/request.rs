@@ -42,7 +42,15 @@ pub(crate) async fn request_reset(
     let masked = email.masked();
     let command = RequestResetCommand { email, language, client: client_info(&req, ip, id) };
     let use_case = state.request.clone();
-    let outcome = web::block(move || use_case.execute(command)).await.map_err(|e| {
+    let started = std::time::Instant::now();
+    let outcome = web::block(move || use_case.execute(command)).await;
+    // From here on the work depended on whether the address has an account;
+    // answer no sooner than the floor, so the timing does not say which.
+    let floor = state.settings.link_request_min_time;
+    if let Some(rest) = floor.checked_sub(started.elapsed()) {
+        actix_web::rt::time::sleep(rest).await;
+    }
+    let outcome = outcome.map_err(|e| {
         ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
     })?;
     if outcome.is_err() {

@@ -92,11 +92,13 @@ pub(crate) async fn reset_password(
 fn refusal(error: ResetPasswordError, id: CorrelationId, debug: bool) -> ApiError {
     match error {
         ResetPasswordError::InvalidLink(problem) => {
-            tracing::info!(reason = problem.as_str(), "reset refused: invalid link");
+            // Debug, not info: refusals are audited, and a flood of them
+            // should not cost a log line each.
+            tracing::debug!(reason = problem.as_str(), "reset refused: invalid link");
             ApiError::new(Code::TempLinkExpired, "Link is expired", id)
         }
         ResetPasswordError::UserNotActive => {
-            tracing::info!("reset refused: user not active");
+            tracing::debug!("reset refused: user not active");
             ApiError::new(Code::UserNotFound, "User not found", id)
         }
         ResetPasswordError::Store(e) => {

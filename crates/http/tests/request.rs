@@ -253,3 +253,20 @@ async fn real_answers_match_the_served_openapi_document() {
     // And the check bites: a success without data is not a valid answer.
     assert!(!patch_ok.is_valid(&json!({"code": 0, "msg": ""})));
 }
+
+#[actix_web::test]
+async fn link_requests_take_at_least_the_floor_whatever_the_address() {
+    let w = World::new();
+    w.user("jane@example.com");
+    let floor = std::time::Duration::from_millis(40);
+    let app = app(w.state(ApiSettings { link_request_min_time: floor, ..settings() })).await;
+    for email in ["jane@example.com", "nobody@example.com"] {
+        let started = std::time::Instant::now();
+        let answer = send(&app, post(&json!({"email": email}))).await;
+        assert_eq!(answer.2["code"], 0);
+        assert!(started.elapsed() >= floor, "{email}: {:?}", started.elapsed());
+    }
+    // Bad input is refused before the floor applies: its timing depends on
+    // the input only. (No upper bound is asserted: wall clocks are noisy.)
+    assert_failure(&send(&app, post(&json!({"email": "nope"}))).await, 40001);
+}

@@ -36,6 +36,11 @@ impl std::fmt::Debug for BufferedAuditLog {
 /// Attempts at writing one batch before it is dropped.
 const WRITE_ATTEMPTS: u32 = 5;
 
+/// How long the writer lets events gather after the first of a batch. While
+/// it sleeps, queueing an event is a lock-free push that wakes nobody; a
+/// flood of refusals then costs one transaction (and one fsync) per batch.
+const LINGER: Duration = Duration::from_millis(50);
+
 fn write_loop(
     target: &dyn AuditLog,
     receiver: &Receiver<Message>,
@@ -45,6 +50,9 @@ fn write_loop(
     let mut batch = Vec::with_capacity(max_batch);
     let mut waiting = Vec::new();
     while let Ok(first) = receiver.recv() {
+        if matches!(first, Message::Record(_)) {
+            std::thread::sleep(LINGER);
+        }
         let mut next = Some(first);
         // Take what is queued now, up to a batch.
         while let Some(message) = next.take() {

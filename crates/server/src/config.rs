@@ -44,6 +44,7 @@ pub const SETTINGS: &[&str] = &[
     "PWRESET_MAIL_RETRY_BASE",
     "PWRESET_MAIL_POLL",
     "PWRESET_REVEAL_ACCOUNT_STATE",
+    "PWRESET_LINK_REQUEST_MIN_TIME",
     "PWRESET_RATE_LIMIT",
     "PWRESET_RATE_LIMIT_REQUEST_PER_IP",
     "PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL",
@@ -172,6 +173,8 @@ pub struct Config {
     pub mail_poll: Duration,
     /// `PWRESET_REVEAL_ACCOUNT_STATE`.
     pub reveal_account_state: bool,
+    /// `PWRESET_LINK_REQUEST_MIN_TIME`: least time a link request takes to answer.
+    pub link_request_min_time: Duration,
     /// `PWRESET_RATE_LIMIT` and `PWRESET_RATE_LIMIT_*`.
     pub rate_limits: RateLimits,
     /// `PWRESET_TRUSTED_PROXIES`.
@@ -327,6 +330,7 @@ impl Config {
             ("PWRESET_MAIL_RETRY_BASE", duration::format(self.mail_retry_base)),
             ("PWRESET_MAIL_POLL", duration::format(self.mail_poll)),
             ("PWRESET_REVEAL_ACCOUNT_STATE", self.reveal_account_state.to_string()),
+            ("PWRESET_LINK_REQUEST_MIN_TIME", duration::format(self.link_request_min_time)),
             ("PWRESET_RATE_LIMIT", if limits_on { "on" } else { "off" }.into()),
             ("PWRESET_RATE_LIMIT_REQUEST_PER_IP", limit(self.rate_limits.request_per_ip)),
             ("PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL", limit(self.rate_limits.request_per_email)),
@@ -429,7 +433,10 @@ impl Config {
                     format!("must be a whole number above 0, got {raw:?}"),
                 )
             })?,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            // One core is left to request handling: hashing must not starve it.
+            None => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
         };
 
         let token_ttl = match get("PWRESET_TOKEN_TTL") {
@@ -529,6 +536,17 @@ impl Config {
             .transpose()?
             .unwrap_or(false);
 
+        let link_request_min_time = match get("PWRESET_LINK_REQUEST_MIN_TIME") {
+            Some(raw) if raw.trim() == "0" => Duration::ZERO,
+            Some(raw) => {
+                duration::parse(&raw).map_err(|e| bad("PWRESET_LINK_REQUEST_MIN_TIME", e))?
+            }
+            None => Duration::from_millis(50),
+        };
+        if link_request_min_time > Duration::from_secs(5) {
+            return Err(bad("PWRESET_LINK_REQUEST_MIN_TIME", "must be at most 5s"));
+        }
+
         let limits_on = get("PWRESET_RATE_LIMIT")
             .map(|v| match v.trim().to_ascii_lowercase().as_str() {
                 "on" => Ok(true),
@@ -620,6 +638,7 @@ impl Config {
             mail_retry_base,
             mail_poll,
             reveal_account_state,
+            link_request_min_time,
             rate_limits,
             trusted_proxies,
             trusted_proxies_text,
@@ -817,6 +836,7 @@ mod tests {
             ("PWRESET_RATE_LIMIT_RESET_PER_USER", "0/1h"),
             ("PWRESET_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("PWRESET_DEFAULT_LANGUAGE", "fr-FR"),
+            ("PWRESET_LINK_REQUEST_MIN_TIME", "10s"),
             ("PWRESET_LOGIN_URL", "javascript:alert(1)"),
             ("PWRESET_CLOUDREVE_COMPAT", "sometimes"),
             ("PWRESET_FRONTEND_DIR", "/nonexistent/build"),

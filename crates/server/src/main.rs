@@ -24,8 +24,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    wiring::init_tracing(&config, args.command.default_log_level());
-    match cli::run(args, config) {
+    let logs = wiring::init_tracing(&config, args.command.default_log_level());
+    let outcome = cli::run(args, config);
+    // Flush the log lines still queued before the process ends.
+    drop(logs);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pwreset: {e}");

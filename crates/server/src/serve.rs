@@ -56,6 +56,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         default_language: config.default_language.clone(),
         link: LinkPolicy { ttl, site_url: config.site_url.clone() },
         reveal_account_state: config.reveal_account_state,
+        link_request_min_time: config.link_request_min_time,
         rate_limits: config.rate_limits.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         cloudreve_compat: config.cloudreve_compat.then(|| CompatSettings {

@@ -18,19 +18,26 @@ use crate::config::{Config, LogFormat};
 const HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Logs go to stderr (stdout is for the commands' JSON). `RUST_LOG` overrides
-/// the level.
-pub fn init_tracing(config: &Config, default_level: &str) {
+/// the level. Lines are handed to a writer thread, so a request never waits
+/// on a `write` to stderr; nothing is dropped (a full buffer makes the logger
+/// wait instead). Keep the guard alive: dropping it flushes what is left.
+pub fn init_tracing(
+    config: &Config,
+    default_level: &str,
+) -> tracing_appender::non_blocking::WorkerGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(colour);
     match config.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    guard
 }
 
 /// Everything a command needs: the store and the ports over the configured adapters.

@@ -28,9 +28,14 @@ use uuid::Uuid;
 
 pub const OLD_PASSWORD: &str = "old-password";
 
-/// Default settings without rate limits (their own tests turn them on).
+/// Default settings without rate limits or the link-request time floor
+/// (their own tests turn them on).
 pub fn settings() -> ApiSettings {
-    ApiSettings { rate_limits: RateLimits::off(), ..ApiSettings::default() }
+    ApiSettings {
+        rate_limits: RateLimits::off(),
+        link_request_min_time: StdDuration::ZERO,
+        ..ApiSettings::default()
+    }
 }
 pub const NEW_PASSWORD: &str = "n3w-Passw0rd!";
 

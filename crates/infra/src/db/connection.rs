@@ -319,8 +319,14 @@ pub fn connect_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool, Db
     let first =
         manager.establish().map_err(|source| DbError::Connect { url: url.redacted(), source })?;
     drop(first);
+    // A network connection can die while idle (the server restarted): check
+    // each one as it is handed out, so the first request after an outage
+    // does not fail on a dead connection. A SQLite file cannot go away under
+    // an open connection, so it skips that round trip.
+    let validate = url.backend() != Backend::Sqlite;
     Ok(r2d2::Pool::builder()
         .max_size(options.max_size)
+        .test_on_check_out(validate)
         .min_idle(Some(1))
         .connection_timeout(options.timeout)
         .build_unchecked(manager))

@@ -4,7 +4,7 @@
 mod connection;
 mod dialect;
 mod rows;
-pub(crate) mod schema;
+pub mod schema;
 mod store;
 
 pub use connection::{
