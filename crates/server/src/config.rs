@@ -43,6 +43,7 @@ pub const SETTINGS: &[&str] = &[
     "PWRESET_MAIL_MAX_ATTEMPTS",
     "PWRESET_MAIL_RETRY_BASE",
     "PWRESET_MAIL_POLL",
+    "PWRESET_MAIL_LEASE",
     "PWRESET_REVEAL_ACCOUNT_STATE",
     "PWRESET_LINK_REQUEST_MIN_TIME",
     "PWRESET_RATE_LIMIT",
@@ -171,6 +172,9 @@ pub struct Config {
     pub mail_retry_base: Duration,
     /// `PWRESET_MAIL_POLL`: how often the outbox is checked without a wake-up.
     pub mail_poll: Duration,
+    /// `PWRESET_MAIL_LEASE`: how long a claimed email stays reserved for its
+    /// claimer; after a crash it is sent by someone else once this passes.
+    pub mail_lease: Duration,
     /// `PWRESET_REVEAL_ACCOUNT_STATE`.
     pub reveal_account_state: bool,
     /// `PWRESET_LINK_REQUEST_MIN_TIME`: least time a link request takes to answer.
@@ -329,6 +333,7 @@ impl Config {
             ("PWRESET_MAIL_MAX_ATTEMPTS", self.mail_max_attempts.to_string()),
             ("PWRESET_MAIL_RETRY_BASE", duration::format(self.mail_retry_base)),
             ("PWRESET_MAIL_POLL", duration::format(self.mail_poll)),
+            ("PWRESET_MAIL_LEASE", duration::format(self.mail_lease)),
             ("PWRESET_REVEAL_ACCOUNT_STATE", self.reveal_account_state.to_string()),
             ("PWRESET_LINK_REQUEST_MIN_TIME", duration::format(self.link_request_min_time)),
             ("PWRESET_RATE_LIMIT", if limits_on { "on" } else { "off" }.into()),
@@ -530,6 +535,7 @@ impl Config {
         let sweep_interval = duration_setting("PWRESET_SWEEP_INTERVAL", 3600)?;
         let mail_retry_base = duration_setting("PWRESET_MAIL_RETRY_BASE", 30)?;
         let mail_poll = duration_setting("PWRESET_MAIL_POLL", 5)?;
+        let mail_lease = duration_setting("PWRESET_MAIL_LEASE", 180)?;
 
         let reveal_account_state = get("PWRESET_REVEAL_ACCOUNT_STATE")
             .map(|v| parse_bool("PWRESET_REVEAL_ACCOUNT_STATE", &v))
@@ -637,6 +643,7 @@ impl Config {
             mail_max_attempts,
             mail_retry_base,
             mail_poll,
+            mail_lease,
             reveal_account_state,
             link_request_min_time,
             rate_limits,

@@ -41,6 +41,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     let retry = RetryPolicy {
         max_attempts: config.mail_max_attempts,
         first_retry: config.mail_retry_base,
+        lease: config.mail_lease,
         ..RetryPolicy::default()
     };
     let batch = retry.batch;

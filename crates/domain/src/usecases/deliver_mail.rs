@@ -31,8 +31,10 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             first_retry: Duration::from_secs(30),
             max_retry: Duration::from_secs(3600),
-            lease: Duration::from_secs(600),
-            batch: 10,
+            // 5 messages × a 30 s SMTP timeout fit well inside 3 minutes; a
+            // crashed claimer's messages come back after at most that.
+            lease: Duration::from_secs(180),
+            batch: 5,
         }
     }
 }
@@ -201,7 +203,7 @@ mod tests {
         let mut outbox = MockOutbox::new();
         outbox
             .expect_claim_due()
-            .with(eq(now()), eq(now() + chrono::Duration::minutes(10)), eq(10))
+            .with(eq(now()), eq(now() + chrono::Duration::minutes(3)), eq(5))
             .times(1)
             .return_once(move |_, _, _| Ok(messages));
         outbox

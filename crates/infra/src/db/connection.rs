@@ -327,7 +327,11 @@ pub fn connect_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool, Db
     Ok(r2d2::Pool::builder()
         .max_size(options.max_size)
         .test_on_check_out(validate)
-        .min_idle(Some(1))
+        // Connections are opened by the threads that need them, never by
+        // r2d2's background thread: one opening a TLS connection to
+        // PostgreSQL while a short-lived command exits crashed the process
+        // (OpenSSL torn down under it; see docs/reliability.md).
+        .min_idle(Some(0))
         .connection_timeout(options.timeout)
         .build_unchecked(manager))
 }

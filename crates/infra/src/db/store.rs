@@ -166,6 +166,21 @@ impl DieselStore {
         }
     }
 
+    /// Outbox rows by state: (pending, sent, failed).
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage cannot be read.
+    pub fn outbox_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let rows: Vec<(String, i64)> = mail_outbox::table
+            .group_by(mail_outbox::status)
+            .select((mail_outbox::status, diesel::dsl::count_star()))
+            .load(&mut *self.conn()?)
+            .map_err(db_error("counting the outbox"))?;
+        let count =
+            |state: &str| rows.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n as u64);
+        Ok((count("pending"), count("sent"), count("failed")))
+    }
+
     /// Sets a user's status (operators' tool and tests).
     ///
     /// # Errors

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod proxy;
 pub mod smtp;
 
 use std::fs::File;
@@ -110,7 +111,8 @@ impl Env {
         let out = self.cli(args, stdin);
         assert!(
             out.status.success(),
-            "pwreset {args:?} failed: {}",
+            "pwreset {args:?} failed ({}): {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("JSON on stdout")
@@ -188,6 +190,12 @@ impl Server {
             .send_string(&body)
             .expect("HTTP 200");
         serde_json::from_str(&response.into_string().unwrap()).unwrap()
+    }
+
+    /// Kills the process outright (SIGKILL): no graceful anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// PATCH {prefix}/user/reset/{id}; returns the envelope.
