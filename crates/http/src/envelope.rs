@@ -222,8 +222,7 @@ pub(crate) fn json_error(
             format!("Request body is larger than {} KiB", crate::MAX_BODY_BYTES / 1024)
         }
         E::ContentType => "Content-Type must be application/json".to_owned(),
-        E::Deserialize(e) if e.is_data() => format!("Invalid request body: {e}"),
-        E::Deserialize(e) => format!("Malformed JSON: {e}"),
+        E::Deserialize(e) => crate::body::describe(e),
         _ => "Cannot read the request body".to_owned(),
     };
     ApiError::new(Code::ParamErr, msg, CorrelationId::of(req))

@@ -32,6 +32,7 @@
 //! Every answer under the prefix is a Cloudreve envelope, including answers to
 //! malformed requests and unknown routes.
 
+pub mod body;
 mod client;
 pub mod compat;
 pub mod correlation;

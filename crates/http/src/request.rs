@@ -1,25 +1,16 @@
 //! `POST {prefix}/user/reset`: ask for a reset link by email address.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use pwreset_domain::Email;
 use pwreset_domain::usecases::{
     Ineligible, RequestResetCommand, RequestResetError, RequestResetOutcome,
 };
-use serde::Deserialize;
 
 use crate::ApiState;
+use crate::body::RequestBody;
 use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
 use crate::ratelimit::{self, LimitName};
-
-/// The request body. Other fields (Cloudreve's `captcha`, `ticket`) are ignored.
-#[derive(Deserialize)]
-pub(crate) struct RequestBody {
-    email: String,
-    #[serde(default)]
-    language: Option<String>,
-}
 
 pub(crate) async fn request_reset(
     state: web::Data<ApiState>,
@@ -32,11 +23,8 @@ pub(crate) async fn request_reset(
     let ip_key = ip.map(|ip| ip.to_string()).unwrap_or_default();
     let client = || client_info(&req, ip, id);
     ratelimit::enforce(&state, LimitName::RequestPerIp, &ip_key, None, client, id)?;
-    let RequestBody { email, language } = body.into_inner();
-    let email = Email::parse(&email).map_err(|e| {
-        let msg = e.to_string();
-        ApiError::new(Code::ParamErr, format!("{}{}", msg[..1].to_uppercase(), &msg[1..]), id)
-    })?;
+    let (email, language) =
+        body.into_inner().validate().map_err(|msg| ApiError::new(Code::ParamErr, msg, id))?;
     ratelimit::enforce(&state, LimitName::RequestPerEmail, &email.normalized(), None, client, id)?;
 
     let masked = email.masked();

@@ -3,22 +3,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use pwreset_domain::ports::HashError;
 use pwreset_domain::usecases::{ResetPasswordCommand, ResetPasswordError};
-use pwreset_domain::{NewPassword, SubmittedSecret};
-use serde::Deserialize;
 
+use crate::body::ResetBody;
 use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
 use crate::ratelimit::{self, LimitName};
 use crate::user::UserResponse;
 use crate::{ApiState, MAX_PUBLIC_ID_LEN};
-
-/// The request body. Unknown fields are ignored, as Cloudreve does.
-#[derive(Deserialize)]
-pub(crate) struct ResetBody {
-    password: String,
-    secret: String,
-}
 
 pub(crate) async fn reset_password(
     state: web::Data<ApiState>,
@@ -52,15 +44,10 @@ pub(crate) async fn reset_password(
         client,
         id,
     )?;
-    let ResetBody { password, secret } = body.into_inner();
-    let password = NewPassword::parse(password)
-        .map_err(|e| ApiError::new(Code::ParamErr, capitalise(&e.to_string()), id))?;
-    let command = ResetPasswordCommand {
-        user_id,
-        secret: SubmittedSecret::new(secret),
-        password,
-        client: client_info(&req, ip, id),
-    };
+    let (password, secret) =
+        body.into_inner().validate().map_err(|msg| ApiError::new(Code::ParamErr, msg, id))?;
+    let command =
+        ResetPasswordCommand { user_id, secret, password, client: client_info(&req, ip, id) };
 
     let reset = state.reset.clone();
     let outcome = web::block(move || reset.execute(command)).await.map_err(|e| {
@@ -127,9 +114,4 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

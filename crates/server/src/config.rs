@@ -77,6 +77,15 @@ pub fn load_file(
         reason: format!("{}: {reason}", path.display()),
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    parse_file(&text).map_err(|e| fail(e.reason))
+}
+
+/// Parses the text of a configuration file (see [`load_file`]).
+///
+/// # Errors
+/// What is wrong with it, in a line (the setting named is `--config`).
+pub fn parse_file(text: &str) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let fail = |reason: String| ConfigError { setting: "--config", reason };
     let table: toml::Table =
         text.parse().map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
     let mut settings = std::collections::HashMap::new();

@@ -3,8 +3,6 @@
 //! behind the domain's ports.
 
 mod cli;
-mod config;
-mod duration;
 mod ops;
 mod serve;
 mod sweeper;
@@ -14,6 +12,7 @@ mod worker;
 use std::process::ExitCode;
 
 use clap::Parser;
+use pwreset_server::{config, duration};
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

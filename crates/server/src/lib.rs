@@ -1,0 +1,6 @@
+//! The library half of `pwreset-server`: the configuration (settings,
+//! environment, file) and duration parsing, shared by the binary and the fuzz
+//! targets. Everything else of the binary lives in `main.rs`.
+
+pub mod config;
+pub mod duration;
