@@ -11,7 +11,14 @@ export PWRESET_TEST_POSTGRES_URL PWRESET_TEST_MYSQL_URL
 FEATURES ?=
 CARGO_FEATURES = $(if $(FEATURES),--features pwreset-server/$(FEATURES) --features pwreset-infra/$(FEATURES))
 
-.PHONY: run build test lint fmt bench check-migrations screenshots clean help
+# Budgets of the hostile-input runs (CI uses these fixed values; raise them to search harder).
+FUZZ_RUNS ?= 200000
+FUZZ_TARGETS := request_body hashid config
+API_FUZZ_EXAMPLES ?= 300
+SOAK_SECONDS ?= 180
+export API_FUZZ_EXAMPLES SOAK_SECONDS
+
+.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,13 +34,29 @@ test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL
 
 lint: ## rustfmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets $(CARGO_FEATURES) -- -D warnings
 
 fmt: ## format the code
 	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
 
 bench: ## measure against the physical limits and rewrite docs/benchmarks.md (release build; ~10 min)
 	python3 scripts/bench.py
+
+fuzz: ## libFuzzer on the body, hashid and config parsers, FUZZ_RUNS executions each (needs cargo-fuzz)
+	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t && \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t seeds/$$t -- \
+			-runs=$(FUZZ_RUNS) -max_len=4096 -seed=1 -print_final_stats=1 || exit 1; \
+	done
+
+api-fuzz: ## schemathesis against the served openapi.json; fails on 5xx, nonconformance or any state change (needs schemathesis)
+	python3 scripts/api_fuzz.py
+
+soak: ## a few minutes of mixed steady load on the release binary; fails on unexpected codes or growth (not in CI)
+	python3 scripts/soak.py
 
 screenshots: ## regenerate docs/img (needs chromium and chromium-driver)
 	$(CARGO) test -p pwreset-server --test browser -- --ignored screenshots

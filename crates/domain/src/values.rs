@@ -498,6 +498,36 @@ mod tests {
         }
 
         #[test]
+        fn ids_accept_exactly_the_positive_integers(raw in any::<i64>()) {
+            prop_assert_eq!(UserId::new(raw).is_ok(), raw > 0);
+            prop_assert_eq!(GroupId::new(raw).map(GroupId::get).ok(), (raw > 0).then_some(raw));
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(raw in "\\PC{0,300}") {
+            if let Ok(email) = Email::parse(&raw) {
+                prop_assert!(email.as_str().len() <= 254);
+                let key = email.normalized();
+                prop_assert_eq!(Email::parse(&key).unwrap().normalized(), key.clone());
+                prop_assert!(key.eq_ignore_ascii_case(email.as_str()));
+            }
+            let _ = NewPassword::parse(raw.clone());
+            let _ = ResetSecret::parse(&raw);
+        }
+
+        #[test]
+        fn masking_never_shows_more_than_the_first_character(
+            local in "[a-z0-9._+-]{1,64}", domain in "[a-z0-9-]{1,20}\\.[a-z]{2,6}",
+        ) {
+            let email = Email::parse(&format!("{local}@{domain}")).unwrap();
+            let masked = email.masked();
+            prop_assert_eq!(&masked, &format!("{}***@{domain}", &local[..1]));
+            prop_assert_eq!(mask_emails_in(&format!("<{}> rejected", email.as_str())),
+                format!("<{masked}> rejected"));
+            prop_assert_eq!(format!("{:?}", email), format!("Email({masked})"));
+        }
+
+        #[test]
         fn digests_are_equal_exactly_when_secrets_are(a in "[0-9A-Za-z]{32}", b in "[0-9A-Za-z]{32}") {
             let (sa, sb) = (ResetSecret::parse(&a).unwrap(), ResetSecret::parse(&b).unwrap());
             prop_assert_eq!(sa.digest() == sb.digest(), a == b);

@@ -102,9 +102,14 @@ pub(crate) async fn token_refresh(id: CorrelationId) -> ApiError {
 
 /// Registers the shims into the API scope.
 pub(crate) fn register(scope: actix_web::Scope) -> actix_web::Scope {
+    let only = |path, method: &'static str, route: actix_web::Route| {
+        web::resource(path)
+            .route(route)
+            .default_service(crate::envelope::method_not_allowed(method))
+    };
     scope
-        .route("/site/config/basic", web::get().to(site_config_basic))
-        .route("/site/config/login", web::get().to(site_config_login))
-        .route("/session/prepare", web::get().to(session_prepare))
-        .route("/session/token/refresh", web::post().to(token_refresh))
+        .service(only("/site/config/basic", "GET", web::get().to(site_config_basic)))
+        .service(only("/site/config/login", "GET", web::get().to(site_config_login)))
+        .service(only("/session/prepare", "GET", web::get().to(session_prepare)))
+        .service(only("/session/token/refresh", "POST", web::post().to(token_refresh)))
 }

@@ -1,6 +1,6 @@
 //! The Cloudreve envelope and the mapping of every failure onto it.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 use uuid::Uuid;
@@ -184,7 +184,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         if let Some(after) = self.retry_after {
-            response.insert_header((actix_web::http::header::RETRY_AFTER, after.as_secs()));
+            response.insert_header((header::RETRY_AFTER, after.as_secs()));
         }
         let mut response = response.json(Envelope::<()> {
             code: self.code as i32,
@@ -235,10 +235,16 @@ pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::new(Code::NotFound, "Not found", CorrelationId::of(&req)).error_response()
 }
 
-/// Known route, wrong method.
-pub(crate) async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::new(Code::MethodNotAllowed, "Method not allowed", CorrelationId::of(&req))
-        .error_response()
+/// The fallback of a known route for any other method: 405 with the `Allow`
+/// header RFC 9110 requires (`allow` lists the route's methods).
+pub(crate) fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move |req: HttpRequest| async move {
+        let mut res =
+            ApiError::new(Code::MethodNotAllowed, "Method not allowed", CorrelationId::of(&req))
+                .error_response();
+        res.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        res
+    })
 }
 
 #[cfg(test)]

@@ -219,14 +219,18 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
                 .service(
                     web::resource("/user/reset/{user_id}")
                         .route(web::patch().to(reset::reset_password))
-                        .default_service(web::to(envelope::method_not_allowed)),
+                        .default_service(envelope::method_not_allowed("PATCH")),
                 )
                 .service(
                     web::resource("/user/reset")
                         .route(web::post().to(request::request_reset))
-                        .default_service(web::to(envelope::method_not_allowed)),
+                        .default_service(envelope::method_not_allowed("POST")),
                 )
-                .service(web::resource("/openapi.json").route(web::get().to(openapi::serve)))
+                .service(
+                    web::resource("/openapi.json")
+                        .route(web::get().to(openapi::serve))
+                        .default_service(envelope::method_not_allowed("GET")),
+                )
                 .default_service(web::to(envelope::not_found)),
         );
     }

@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{App, test, web};
 use chrono::{DateTime, Duration};
 use pwreset_domain::UserStatus;
@@ -286,9 +286,30 @@ async fn unknown_routes_and_methods_get_envelopes() {
     let app = app(w.state(settings())).await;
     let (status, _, body) = send(&app, test::TestRequest::get().uri("/api/v4/nope")).await;
     assert_eq!((status, body["code"].as_i64()), (StatusCode::NOT_FOUND, Some(404)));
-    let (status, _, body) =
-        send(&app, test::TestRequest::get().uri("/api/v4/user/reset/abc")).await;
-    assert_eq!((status, body["code"].as_i64()), (StatusCode::METHOD_NOT_ALLOWED, Some(405)));
+    // Every route answers other methods with 405 and the `Allow` header RFC
+    // 9110 requires (schemathesis found it missing).
+    for (uri, allowed) in [
+        ("/api/v4/user/reset/abc", "PATCH"),
+        ("/api/v4/user/reset", "POST"),
+        ("/api/v4/openapi.json", "GET"),
+        ("/api/v4/site/config/basic", "GET"),
+        ("/api/v4/site/config/login", "GET"),
+        ("/api/v4/session/prepare", "GET"),
+        ("/api/v4/session/token/refresh", "POST"),
+    ] {
+        let other = if allowed == "GET" { Method::DELETE } else { Method::GET };
+        for method in [other, Method::TRACE] {
+            let res = test::call_service(
+                &app,
+                test::TestRequest::default().method(method.clone()).uri(uri).to_request(),
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+            assert_eq!(res.headers().get("allow").unwrap(), allowed, "{method} {uri}");
+            let body: Value = test::read_body_json(res).await;
+            assert_eq!(body["code"], 405, "{method} {uri}");
+        }
+    }
 }
 
 #[actix_web::test]
