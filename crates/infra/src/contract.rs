@@ -138,8 +138,13 @@ fn now() -> DateTime<Utc> {
 }
 
 fn secret(n: u8) -> ResetSecret {
-    let c = char::from(ResetSecret::ALPHABET[usize::from(n) % 62]);
-    ResetSecret::parse(&format!("{}{c}", "S".repeat(31))).unwrap()
+    nth_secret(usize::from(n))
+}
+
+/// A distinct secret for every `n` below 62³.
+fn nth_secret(n: usize) -> ResetSecret {
+    let digit = |k: usize| char::from(ResetSecret::ALPHABET[(n / 62usize.pow(k as u32)) % 62]);
+    ResetSecret::parse(&format!("{}{}{}{}", "S".repeat(29), digit(2), digit(1), digit(0))).unwrap()
 }
 
 fn new_user(email: &str) -> NewUser {
@@ -404,6 +409,128 @@ fn concurrent_consumers_of_one_secret_have_one_winner(s: Arc<dyn Subject>) {
         "the winner's hash is stored"
     );
     assert_eq!(s.audit_kinds().iter().filter(|k| *k == "reset_succeeded").count(), 1);
+}
+
+/// Many link requests for one user at once: afterwards exactly one link works
+/// (the newest one a request committed), never two.
+fn concurrent_issuers_leave_one_live_link(s: Arc<dyn Subject>) {
+    const THREADS: usize = 12;
+    const ROUNDS: usize = 4;
+    let user = create(&*s, "issuers@example.com").user.id;
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let secrets: Vec<ResetSecret> =
+            (0..THREADS).map(|i| nth_secret(round * THREADS + i + 1)).collect();
+        let threads: Vec<_> = secrets
+            .iter()
+            .cloned()
+            .map(|secret| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let at = now();
+                    s.issue_token(&NewResetToken {
+                        user_id: user,
+                        digest: secret.digest(),
+                        created_at: at,
+                        expires_at: at + Duration::hours(1),
+                        mail: None,
+                        audit: audit(AuditKind::LinkIssued, user, at),
+                    })
+                    .expect("no storage error under contention");
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let live = secrets.iter().filter(|x| token_state(&*s, x) == TokenState::Live).count();
+        assert_eq!(live, 1, "round {round}: {live} live links for one user");
+    }
+}
+
+/// Link requests and resets for many different users at once never fail each
+/// other (no lock of one user's work may be taken by another's).
+fn work_on_different_users_does_not_interfere(s: Arc<dyn Subject>) {
+    const USERS: usize = 12;
+    const ROUNDS: usize = 6;
+    let users: Vec<UserId> =
+        (0..USERS).map(|i| create(&*s, &format!("neighbour{i}@example.com")).user.id).collect();
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(USERS));
+        let threads: Vec<_> = users
+            .iter()
+            .enumerate()
+            .map(|(i, &user)| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let secret = nth_secret(1000 + round * USERS + i);
+                    barrier.wait();
+                    let at = now();
+                    s.issue_token(&NewResetToken {
+                        user_id: user,
+                        digest: secret.digest(),
+                        created_at: at,
+                        expires_at: at + Duration::hours(1),
+                        mail: None,
+                        audit: audit(AuditKind::LinkIssued, user, at),
+                    })
+                    .expect("issuing for one user is not disturbed by others");
+                    let token = s.find_token(&secret.digest()).unwrap().unwrap().id;
+                    if i % 2 == 0 {
+                        let outcome = s
+                            .complete_reset(&reset(token, user, "$2b$04$neighbour", now()))
+                            .expect("resetting one user is not disturbed by others");
+                        assert!(matches!(outcome, ResetCommit::Applied(_)));
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+    }
+}
+
+/// A reset and link requests for the same user at the same time: both kinds
+/// complete without a storage error (no deadlock), and the user ends with at
+/// most one live link.
+fn concurrent_resets_and_link_requests_do_not_deadlock(s: Arc<dyn Subject>) {
+    const ROUNDS: usize = 24;
+    let user = create(&*s, "mixed@example.com").user.id;
+    for round in 0..ROUNDS {
+        let base = round * 3;
+        let token = issue(&*s, user, &nth_secret(base + 1), Duration::hours(1));
+        let barrier = Arc::new(Barrier::new(3));
+        let resetter = {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                s.complete_reset(&reset(token, user, "$2b$04$mixed", now())).map(drop)
+            })
+        };
+        let issuers: Vec<_> = [base + 2, base + 3]
+            .into_iter()
+            .map(|n| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let at = now();
+                    s.issue_token(&NewResetToken {
+                        user_id: user,
+                        digest: nth_secret(n).digest(),
+                        created_at: at,
+                        expires_at: at + Duration::hours(1),
+                        mail: None,
+                        audit: audit(AuditKind::LinkIssued, user, at),
+                    })
+                })
+            })
+            .collect();
+        resetter.join().unwrap().expect("the reset completes");
+        for issuer in issuers {
+            issuer.join().unwrap().expect("the link request completes");
+        }
+        let live =
+            (1..=3).filter(|k| token_state(&*s, &nth_secret(base + k)) == TokenState::Live).count();
+        assert!(live <= 1, "round {round}: {live} live links");
+    }
 }
 
 fn a_failure_inside_the_reset_changes_nothing(s: &dyn Subject) {
@@ -718,6 +845,9 @@ contract_suite! {
     ],
     concurrent: [
         concurrent_consumers_of_one_secret_have_one_winner,
+        concurrent_issuers_leave_one_live_link,
+        concurrent_resets_and_link_requests_do_not_deadlock,
+        work_on_different_users_does_not_interfere,
         concurrent_claimers_never_share_a_message,
     ]
 }

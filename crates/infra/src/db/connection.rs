@@ -240,11 +240,16 @@ impl Manager {
             #[cfg(feature = "mysql")]
             DatabaseUrl::Mysql(url) => {
                 let mut conn = MysqlConnection::establish(url).map_err(Error::ConnectionError)?;
-                // UTC, strict (no silent truncation), and a bounded wait for row locks.
+                // UTC, strict (no silent truncation), a bounded wait for row
+                // locks, and READ COMMITTED: under InnoDB's default REPEATABLE
+                // READ, the gap locks of two users' link requests (revoke by
+                // user_id, then insert) deadlock each other. Every unit of work
+                // locks what it depends on explicitly instead.
                 conn.batch_execute(
                     "SET time_zone = '+00:00'; \
                      SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'); \
-                     SET SESSION innodb_lock_wait_timeout = 30",
+                     SET SESSION innodb_lock_wait_timeout = 30; \
+                     SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
                 )
                 .map_err(Error::QueryError)?;
                 Ok(DbConnection::Mysql(conn))

@@ -118,3 +118,20 @@ pub(super) fn user_by_email(
         _ => query.filter(lower(users::email).eq(normalized)).first(conn).optional(),
     }
 }
+
+/// Locks the user's row until the end of the transaction: every unit of work
+/// that changes a user's links or password takes it first, so two of them for
+/// one user run one after the other. Without it, on PostgreSQL two link
+/// requests could each revoke what they saw and both leave a live link, and a
+/// reset racing a link request could deadlock. SQLite needs nothing: those
+/// units of work begin with a write, and SQLite has one writer at a time.
+pub(super) fn lock_user(conn: &mut DbConnection, user: i64) -> QueryResult<()> {
+    use super::schema::users;
+    let query = users::table.select(users::id).filter(users::id.eq(user));
+    match conn {
+        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Postgres(c) => query.for_update().load::<i64>(c).map(drop),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => query.for_update().load::<i64>(c).map(drop),
+    }
+}

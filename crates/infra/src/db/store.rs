@@ -275,9 +275,11 @@ impl ResetStore for DieselStore {
 
     fn issue_token(&self, token: &NewResetToken) -> Result<(), StoreError> {
         // The first statement writes, so SQLite takes its write lock (waiting
-        // for the busy timeout) before reading anything.
+        // for the busy timeout) before reading anything; the servers lock the
+        // user's row first.
         self.conn()?
             .transaction(|conn| {
+                dialect::lock_user(conn, token.user_id.get())?;
                 revoke_outstanding(conn, token.user_id, None, token.created_at)?;
                 diesel::insert_into(reset_tokens::table)
                     .values((
@@ -299,10 +301,12 @@ impl ResetStore for DieselStore {
     fn complete_reset(&self, reset: &CompletedReset) -> Result<ResetCommit, StoreError> {
         let at = naive(reset.at);
         let outcome = self.conn()?.transaction::<_, TxError<ResetCommit>, _>(|conn| {
-            // Consuming the token comes first: it is the statement that makes
-            // concurrent resets with one secret wait for each other (a row
-            // lock on PostgreSQL, the write lock on SQLite) and then re-check
-            // the condition, so exactly one of them sees a live token.
+            // Units of work on one user take turns (the user's row lock on the
+            // servers, the write lock on SQLite). Consuming the token is the
+            // first write: concurrent resets with one secret wait for each
+            // other and then re-check the condition, so exactly one of them
+            // sees a live token.
+            dialect::lock_user(conn, reset.user_id.get())?;
             let consumed = diesel::update(
                 reset_tokens::table
                     .filter(reset_tokens::id.eq(reset.token_id))
