@@ -48,12 +48,12 @@ fuzz: ## libFuzzer on the body, hashid and config parsers, FUZZ_RUNS executions 
 	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 		mkdir -p corpus/$$t && \
-		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t seeds/$$t -- \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O -a $$t corpus/$$t seeds/$$t -- \
 			-runs=$(FUZZ_RUNS) -max_len=4096 -seed=1 -print_final_stats=1 || exit 1; \
 	done
 
 api-fuzz: ## schemathesis against the served openapi.json; fails on 5xx, nonconformance or any state change (needs schemathesis)
-	python3 scripts/api_fuzz.py
+	SCHEMATHESIS="$(SCHEMATHESIS)" python3 scripts/api_fuzz.py
 
 soak: ## a few minutes of mixed steady load on the release binary; fails on unexpected codes or growth (not in CI)
 	python3 scripts/soak.py

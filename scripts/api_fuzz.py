@@ -113,15 +113,24 @@ def real_reset(port, link):
         return json.load(res)["code"] == 0
 
 
+def pending_mail(db):
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM mail_outbox WHERE status = 'pending'").fetchone()[0]
+
+
 def audit_rows(db):
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
 
 
 def main():
-    schemathesis = shutil.which("schemathesis") or str(Path(sysconfig.get_path("scripts")) / "schemathesis")
+    schemathesis = (
+        os.environ.get("SCHEMATHESIS")
+        or shutil.which("schemathesis")
+        or str(Path(sysconfig.get_path("scripts")) / "schemathesis")
+    )
     if not Path(schemathesis).exists():
-        sys.exit("schemathesis is not installed: python3 -m pip install schemathesis")
+        sys.exit("schemathesis not found: install it (pip install schemathesis) or set SCHEMATHESIS=/path/to/it")
     exe = binary()
     work = Path(tempfile.mkdtemp(prefix="pwreset-api-fuzz-"))
     db = work / "pwreset.db"
@@ -163,7 +172,11 @@ def main():
             except OSError:
                 time.sleep(0.1)
         # The queued link mails go out now; let the worker settle them first.
-        time.sleep(2)
+        deadline = time.time() + 60
+        while pending_mail(db) and time.time() < deadline:
+            time.sleep(0.1)
+        if pending_mail(db):
+            sys.exit("the link mails were not delivered within 60 s")
         before = snapshot(db)
         audit_before = audit_rows(db)
         config = write_config(work, links)

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             for name in file.keys() {
                 assert!(SETTINGS.contains(&name.as_str()), "{name}");
             }
-            check(Config::from_lookup(|name| file.get(name).map(|v| contained(name, v))));
+            check(Config::from_lookup(|name| contained(name, file.get(name).map(String::as_str))));
         }
         Err(e) => assert_eq!(e.setting, "--config"),
     }
@@ -28,25 +28,31 @@ fuzz_target!(|data: &[u8]| {
     let values: Vec<&str> = text.lines().collect();
     check(Config::from_lookup(|name| {
         let i = SETTINGS.iter().position(|s| *s == name)?;
-        values.get((i + shift) % SETTINGS.len()).map(|v| contained(name, v))
+        contained(name, values.get((i + shift) % SETTINGS.len()).copied())
     }));
 });
 
 /// The value itself, unless it names a folder the configuration would probe
-/// for writing (the SQLite file's, the mail folder): those parse here and are
-/// then pointed into the temporary folder, so fuzzing never writes elsewhere.
-fn contained(name: &str, value: &str) -> String {
+/// for writing (the SQLite file's, the mail folder) — given or by default:
+/// those parse here and are then pointed into the temporary folder, so
+/// fuzzing never writes anywhere else.
+fn contained(name: &str, value: Option<&str>) -> Option<String> {
     let scratch = std::env::temp_dir().join("pwreset-fuzz");
+    let sqlite = || Some(format!("sqlite:{}", scratch.join("db").display()));
+    let outbox = || Some(format!("file:{}", scratch.join("outbox").display()));
+    let blank = value.is_none_or(|v| v.trim().is_empty());
     match name {
-        "PWRESET_DATABASE_URL" => match DatabaseUrl::parse(value) {
-            Ok(DatabaseUrl::Sqlite(_)) => format!("sqlite:{}", scratch.join("db").display()),
-            _ => value.to_owned(),
+        "PWRESET_DATABASE_URL" if blank => sqlite(),
+        "PWRESET_DATABASE_URL" => match DatabaseUrl::parse(value?) {
+            Ok(DatabaseUrl::Sqlite(_)) => sqlite(),
+            _ => value.map(str::to_owned),
         },
-        "PWRESET_MAIL" => match MailTarget::parse(value) {
-            Ok(MailTarget::File(_)) => format!("file:{}", scratch.join("outbox").display()),
-            _ => value.to_owned(),
+        "PWRESET_MAIL" if blank => outbox(),
+        "PWRESET_MAIL" => match MailTarget::parse(value?) {
+            Ok(MailTarget::File(_)) => outbox(),
+            _ => value.map(str::to_owned),
         },
-        _ => value.to_owned(),
+        _ => value.map(str::to_owned),
     }
 }
 

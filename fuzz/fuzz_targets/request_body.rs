@@ -8,6 +8,7 @@ use pwreset_domain::NewPassword;
 use pwreset_http::body::{RequestBody, ResetBody, parse_json};
 
 fuzz_target!(|data: &[u8]| {
+    let assert_clear = |message: &str| assert_clear(data, message);
     match parse_json::<ResetBody>(data) {
         Ok(body) => {
             let typed = body.password.clone();
@@ -46,7 +47,16 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// A message a client can act on: a capitalised sentence, never a secret echoed.
-fn assert_clear(message: &str) {
+/// A message a client can act on (a capitalised sentence) that never echoes
+/// a password or secret the body carried: refusals are logged and shown.
+fn assert_clear(data: &[u8], message: &str) {
     assert!(message.chars().next().is_some_and(char::is_uppercase), "{message:?}");
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(data) else { return };
+    for name in ["password", "secret"] {
+        if let Some(serde_json::Value::String(value)) = fields.get(name) {
+            if value.chars().count() >= 6 {
+                assert!(!message.contains(value.as_str()), "{name} echoed in {message:?}");
+            }
+        }
+    }
 }

@@ -130,7 +130,9 @@ pub(super) fn lock_user(conn: &mut DbConnection, user: i64) -> QueryResult<()> {
     let query = users::table.select(users::id).filter(users::id.eq(user));
     match conn {
         DbConnection::Sqlite(_) => Ok(()),
-        DbConnection::Postgres(c) => query.for_update().load::<i64>(c).map(drop),
+        // NO KEY: serialises callers the same way without blocking the
+        // foreign-key checks of other rows that reference the user.
+        DbConnection::Postgres(c) => query.for_no_key_update().load::<i64>(c).map(drop),
         #[cfg(feature = "mysql")]
         DbConnection::Mysql(c) => query.for_update().load::<i64>(c).map(drop),
     }

@@ -37,8 +37,23 @@ impl Browser {
             eprintln!("skipped: install chromium and chromium-driver to run the browser tests");
             return None;
         }
+        // A port picked here can be taken by another test before chromedriver
+        // binds it (chromedriver then keeps running on IPv6 alone, and the
+        // IPv4 check below talks to someone else), so a failed start is
+        // retried on a new port.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::launch().await {
+                Ok(browser) => return Some(browser),
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!("no WebDriver session after 3 attempts: {failures:#?}");
+    }
+
+    async fn launch() -> Result<Self, String> {
         let port = super::smtp::free_port();
-        let driver = Command::new(CHROMEDRIVER)
+        let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -46,7 +61,13 @@ impl Browser {
             .expect("start chromedriver");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
+            if let Ok(Some(status)) = driver.try_wait() {
+                return Err(format!("chromedriver on port {port} exited: {status}"));
+            }
+            if Instant::now() > deadline {
+                let _ = driver.kill();
+                return Err(format!("chromedriver did not listen on port {port} within 30 s"));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         let profile = tempfile::tempdir().unwrap();
@@ -64,12 +85,18 @@ impl Browser {
                 ]
             }),
         );
-        let client = ClientBuilder::native()
+        match ClientBuilder::native()
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .expect("a WebDriver session");
-        Some(Self { client, driver, _profile: profile })
+        {
+            Ok(client) => Ok(Self { client, driver, _profile: profile }),
+            Err(error) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                Err(format!("WebDriver session on port {port}: {error}"))
+            }
+        }
     }
 
     /// Waits until the element is displayed.
@@ -124,5 +151,6 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
