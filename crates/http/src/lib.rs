@@ -38,6 +38,7 @@ pub mod compat;
 pub mod correlation;
 pub mod envelope;
 pub mod frontend;
+mod lane;
 pub mod metrics;
 mod openapi;
 pub mod ops;
@@ -97,6 +98,12 @@ pub struct ApiSettings {
     pub pages: PageSettings,
     /// The Cloudreve web-app shims ([`compat`]); `None` leaves them out.
     pub cloudreve_compat: Option<CompatSettings>,
+    /// Threads that run storage work (refused resets, link requests), in
+    /// arrival order; about the connection pool's size.
+    pub storage_threads: usize,
+    /// How long a request may wait for one of those threads before it is
+    /// answered `50001` without running; about the pool's checkout timeout.
+    pub storage_wait: std::time::Duration,
 }
 
 impl Default for ApiSettings {
@@ -115,6 +122,8 @@ impl Default for ApiSettings {
             trusted_proxies: TrustedProxies::default(),
             pages: PageSettings::default(),
             cloudreve_compat: Some(CompatSettings::default()),
+            storage_threads: 4,
+            storage_wait: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -134,6 +143,7 @@ pub struct ApiState {
     openapi: serde_json::Value,
     metrics: Arc<Metrics>,
     probe: Option<Arc<dyn OpsProbe>>,
+    storage: lane::Lane,
     settings: ApiSettings,
 }
 
@@ -157,6 +167,7 @@ impl ApiState {
             openapi: openapi::document(&settings.prefix),
             metrics: Arc::new(Metrics::default()),
             probe: None,
+            storage: lane::Lane::new(settings.storage_threads, settings.storage_wait),
             settings,
         }
     }

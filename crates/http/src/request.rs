@@ -31,7 +31,7 @@ pub(crate) async fn request_reset(
     let command = RequestResetCommand { email, language, client: client_info(&req, ip, id) };
     let use_case = state.request.clone();
     let started = std::time::Instant::now();
-    let outcome = web::block(move || use_case.execute(command)).await;
+    let outcome = state.storage.run(move || use_case.execute(command)).await;
     // From here on the work depended on whether the address has an account;
     // answer no sooner than the floor, so the timing does not say which.
     let floor = state.settings.link_request_min_time;
@@ -39,7 +39,8 @@ pub(crate) async fn request_reset(
         actix_web::rt::time::sleep(rest).await;
     }
     let outcome = outcome.map_err(|e| {
-        ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
+        state.metrics().link_request("error");
+        crate::reset::lane_failure(e, id, debug)
     })?;
     if outcome.is_err() {
         state.metrics().link_request("error");

@@ -8,6 +8,7 @@ use crate::body::ResetBody;
 use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
+use crate::lane::LaneError;
 use crate::ratelimit::{self, LimitName};
 use crate::user::UserResponse;
 use crate::{ApiState, MAX_PUBLIC_ID_LEN};
@@ -49,10 +50,23 @@ pub(crate) async fn reset_password(
     let command =
         ResetPasswordCommand { user_id, secret, password, client: client_info(&req, ip, id) };
 
+    // Checking the link only reads storage: it runs on the storage lane. The
+    // rare request that gets as far as hashing leaves the lane for that, so
+    // hashing never holds up the refusals queued behind it.
     let reset = state.reset.clone();
-    let outcome = web::block(move || reset.execute(command)).await.map_err(|e| {
-        ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
+    let checked = state.storage.run(move || reset.check(command)).await.map_err(|e| {
+        state.metrics().reset("error");
+        lane_failure(e, id, debug)
     })?;
+    let outcome = match checked {
+        Ok(checked) => {
+            let reset = state.reset.clone();
+            web::block(move || reset.complete(checked)).await.map_err(|e| {
+                ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
+            })?
+        }
+        Err(refused) => Err(refused),
+    };
     match outcome {
         Ok(profile) => {
             tracing::info!(user_id = %profile.user.id, "password reset");
@@ -100,6 +114,19 @@ fn refusal(error: ResetPasswordError, id: CorrelationId, debug: bool) -> ApiErro
         }
         ResetPasswordError::Random(e) => {
             ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
+        }
+    }
+}
+
+/// The envelope for storage work that did not run to the end: it waited too
+/// long for a thread (like a pool checkout timing out), or it panicked.
+pub(crate) fn lane_failure(error: LaneError, id: CorrelationId, debug: bool) -> ApiError {
+    match error {
+        LaneError::Busy(_) => {
+            ApiError::new(Code::DbError, "Database error", id).with_detail(error, debug)
+        }
+        LaneError::Panicked => {
+            ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(error, debug)
         }
     }
 }

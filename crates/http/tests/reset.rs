@@ -11,7 +11,7 @@ use actix_web::{App, test, web};
 use chrono::{DateTime, Duration};
 use pwreset_domain::UserStatus;
 use pwreset_domain::ports::{
-    HashError, MockPasswordHasher, MockResetStore, Ports, StoreError, UserStore,
+    HashError, MockPasswordHasher, MockResetStore, PasswordHasher, Ports, StoreError, UserStore,
 };
 use pwreset_http::{ApiSettings, ApiState};
 use pwreset_infra::HashidCodec;
@@ -379,4 +379,52 @@ async fn the_seed_schema_check_bites() {
     ] {
         assert!(!validator.is_valid(&bad), "{bad}");
     }
+}
+
+#[actix_web::test]
+async fn refusals_do_not_wait_behind_a_reset_that_is_hashing() {
+    let w = World::new();
+    w.user("slow@example.com");
+    w.user("other@example.com");
+    let (id, secret) = w.link("slow@example.com");
+    let (other_id, _) = w.link("other@example.com");
+    // A hasher that holds its thread until the test lets it go.
+    let (entered, hashing) = std::sync::mpsc::channel::<()>();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let real = w.hasher.clone();
+    let mut hasher = MockPasswordHasher::new();
+    hasher.expect_hash().times(1).returning(move |password| {
+        entered.send(()).unwrap();
+        held.recv().unwrap();
+        real.hash(password)
+    });
+    let ports = Ports { hasher: Arc::new(hasher), ..w.ports.clone() };
+    // One storage thread: if hashing ran on it, the refusals would never run.
+    let settings = ApiSettings { storage_threads: 1, ..settings() };
+    let app = app(web::Data::new(ApiState::new(&ports, settings))).await;
+
+    let reset = send(&app, patch(&id, &json!({"password": NEW_PASSWORD, "secret": secret})));
+    let refusals = async {
+        while hashing.try_recv().is_err() {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let wrong = json!({"password": NEW_PASSWORD, "secret": "XR3EdrZXoi5jDAXJUt9yLn85WWMYmmhK"});
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            answers.push(send(&app, patch(&other_id, &wrong)).await);
+        }
+        release.send(()).unwrap();
+        answers
+    };
+    let (reset, refusals) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        tokio::join!(reset, refusals)
+    })
+    .await
+    .expect("refusals were answered while the reset was hashing");
+    for refusal in &refusals {
+        assert_failure(refusal, 40030);
+    }
+    assert_eq!(reset.2["code"], 0, "{}", reset.2);
+    assert!(w.password_is("slow@example.com", NEW_PASSWORD));
+    assert!(w.password_is("other@example.com", OLD_PASSWORD));
 }

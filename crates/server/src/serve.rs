@@ -65,6 +65,10 @@ pub fn serve(config: Config) -> Result<(), String> {
             logo: config.site_logo.clone(),
             logo_light: config.site_logo_light.clone(),
         }),
+        // One thread per pooled connection: none ever waits for a connection,
+        // and requests beyond that wait their turn in order.
+        storage_threads: wired.store.pool().max_size() as usize,
+        storage_wait: Duration::from_secs(5),
         pages: PageSettings {
             site_name: config.site_name.clone(),
             login_url: config.login_url.clone(),

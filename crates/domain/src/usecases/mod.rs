@@ -12,7 +12,9 @@ pub use issue_link::{IssueLinkCommand, IssueLinkError, IssueResetLink, IssuedLin
 pub use request_reset::{
     Ineligible, RequestPasswordReset, RequestResetCommand, RequestResetError, RequestResetOutcome,
 };
-pub use reset_password::{LinkProblem, ResetPassword, ResetPasswordCommand, ResetPasswordError};
+pub use reset_password::{
+    CheckedReset, LinkProblem, ResetPassword, ResetPasswordCommand, ResetPasswordError,
+};
 
 #[cfg(test)]
 pub(crate) mod fixtures;

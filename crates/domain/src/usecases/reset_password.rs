@@ -27,6 +27,16 @@ pub struct ResetPasswordCommand {
     pub client: ClientInfo,
 }
 
+/// A reset whose link and account checked out, on its way to being hashed
+/// and committed by [`ResetPassword::complete`]. Only
+/// [`ResetPassword::check`] makes one.
+#[derive(Debug)]
+pub struct CheckedReset {
+    cmd: ResetPasswordCommand,
+    token_id: i64,
+    profile: UserProfile,
+}
+
 /// Why a link did not work. Callers must answer every one of these the same
 /// way (so an attacker learns nothing); the distinction is for the audit trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,8 +121,9 @@ impl ResetPassword {
         }
     }
 
-    /// Resets the password. Blocking: it reads storage and runs the hasher,
-    /// so call it from a thread that may block.
+    /// Resets the password: [`check`](Self::check), then
+    /// [`complete`](Self::complete). Blocking: it reads storage and runs the
+    /// hasher, so call it from a thread that may block.
     ///
     /// Order of checks: the secret first (any problem is
     /// [`ResetPasswordError::InvalidLink`], so a user id alone reveals
@@ -126,8 +137,42 @@ impl ResetPassword {
     /// # Errors
     /// See [`ResetPasswordError`]; nothing changed on any error.
     pub fn execute(&self, cmd: ResetPasswordCommand) -> Result<UserProfile, ResetPasswordError> {
+        self.check(cmd).and_then(|checked| self.complete(checked))
+    }
+
+    /// The first half of [`execute`](Self::execute): everything up to the
+    /// hash. It only reads storage (and audits a refusal), so callers can run
+    /// it where storage work runs, and hand the rarer, CPU-heavy
+    /// [`complete`](Self::complete) to other threads: a flood of dead links
+    /// then never waits behind hashing, nor hashing behind the flood.
+    ///
+    /// # Errors
+    /// As [`execute`](Self::execute), except that hashing and committing
+    /// have not happened yet.
+    pub fn check(&self, cmd: ResetPasswordCommand) -> Result<CheckedReset, ResetPasswordError> {
         let (user_id, client) = (cmd.user_id, cmd.client.clone());
-        let result = self.attempt(cmd);
+        let checked = self.check_link(cmd);
+        self.audit_refusal(user_id, client, checked)
+    }
+
+    /// The second half of [`execute`](Self::execute): hashes the password and
+    /// commits the reset, re-checking the token and the account in the
+    /// commit's transaction.
+    ///
+    /// # Errors
+    /// See [`ResetPasswordError`]; nothing changed on any error.
+    pub fn complete(&self, checked: CheckedReset) -> Result<UserProfile, ResetPasswordError> {
+        let (user_id, client) = (checked.cmd.user_id, checked.cmd.client.clone());
+        let completed = self.commit(checked);
+        self.audit_refusal(user_id, client, completed)
+    }
+
+    fn audit_refusal<T>(
+        &self,
+        user_id: UserId,
+        client: ClientInfo,
+        result: Result<T, ResetPasswordError>,
+    ) -> Result<T, ResetPasswordError> {
         let reason = match &result {
             Err(ResetPasswordError::InvalidLink(problem)) => Some(problem.as_str()),
             Err(ResetPasswordError::UserNotActive) => Some("user_not_active"),
@@ -146,7 +191,7 @@ impl ResetPassword {
         result
     }
 
-    fn attempt(&self, cmd: ResetPasswordCommand) -> Result<UserProfile, ResetPasswordError> {
+    fn check_link(&self, cmd: ResetPasswordCommand) -> Result<CheckedReset, ResetPasswordError> {
         let secret = cmd
             .secret
             .parse()
@@ -182,7 +227,11 @@ impl ResetPassword {
         if profile.user.status != UserStatus::Active {
             return Err(ResetPasswordError::UserNotActive);
         }
+        Ok(CheckedReset { cmd, token_id: token.id, profile })
+    }
 
+    fn commit(&self, checked: CheckedReset) -> Result<UserProfile, ResetPasswordError> {
+        let CheckedReset { cmd, token_id, profile } = checked;
         let password_hash = self.hasher.hash(&cmd.password)?;
         let security_stamp = self.random.security_stamp()?;
         // Time is read again after hashing: a token that expired while the
@@ -196,7 +245,7 @@ impl ResetPassword {
             language: Language::choose([user.settings.language.as_deref()]),
         });
         let reset = CompletedReset {
-            token_id: token.id,
+            token_id,
             user_id: cmd.user_id,
             password_hash,
             security_stamp,
@@ -283,6 +332,43 @@ mod tests {
             });
         let profile = m.reset().execute(command(1, SECRET, "n3w-Passw0rd")).unwrap();
         assert_eq!(profile.user.id.get(), 1);
+    }
+
+    #[test]
+    fn check_reads_without_hashing_and_complete_hashes_and_commits() {
+        // No hash or commit expected: check must neither hash nor write.
+        let reader = world(1, UserStatus::Active).reset();
+        let checked = reader.check(command(1, SECRET, "n3w-Passw0rd")).unwrap();
+
+        let mut m = world(1, UserStatus::Active);
+        m.hasher.expect_hash().times(1).returning(|_| Ok(hash("$2b$04$new")));
+        m.tokens
+            .expect_complete_reset()
+            .withf(|r| r.token_id == 7 && r.user_id.get() == 1)
+            .times(1)
+            .returning(|r| {
+                Ok(ResetCommit::Applied(Box::new(profile(r.user_id.get(), UserStatus::Active))))
+            });
+        let profile = m.reset().complete(checked).unwrap();
+        assert_eq!(profile.user.id.get(), 1);
+    }
+
+    #[test]
+    fn a_refusal_found_at_commit_is_audited_by_complete() {
+        let mut m = world(1, UserStatus::Active);
+        m.hasher.expect_hash().returning(|_| Ok(hash("$2b$04$new")));
+        m.tokens.expect_complete_reset().returning(|_| Ok(ResetCommit::TokenNotLive));
+        m.refusals
+            .expect_record()
+            .withf(|r| {
+                r.kind == AuditKind::ResetRefused && r.detail.as_deref() == Some("reason=used")
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let reset = m.reset();
+        let checked = reset.check(command(1, SECRET, "n3w-Passw0rd")).unwrap();
+        let refused = reset.complete(checked).unwrap_err();
+        assert!(matches!(refused, ResetPasswordError::InvalidLink(LinkProblem::Used)));
     }
 
     fn expect_refusal(mut m: Mocks, cmd: ResetPasswordCommand) -> ResetPasswordError {

@@ -332,10 +332,11 @@ pub fn connect_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool, Db
     Ok(r2d2::Pool::builder()
         .max_size(options.max_size)
         .test_on_check_out(validate)
-        // Connections are opened by the threads that need them, never by
-        // r2d2's background thread: one opening a TLS connection to
-        // PostgreSQL while a short-lived command exits crashed the process
-        // (OpenSSL torn down under it; see docs/reliability.md).
+        // Connections are opened only while a caller waits for one, never
+        // kept warm in the background: r2d2's worker thread topping up idle
+        // connections (a TLS handshake to PostgreSQL) while a short-lived
+        // command exited crashed the process, OpenSSL torn down under it
+        // (see docs/reliability.md).
         .min_idle(Some(0))
         .connection_timeout(options.timeout)
         .build_unchecked(manager))
