@@ -270,3 +270,25 @@ async fn link_requests_take_at_least_the_floor_whatever_the_address() {
     // the input only. (No upper bound is asserted: wall clocks are noisy.)
     assert_failure(&send(&app, post(&json!({"email": "nope"}))).await, 40001);
 }
+
+#[actix_web::test]
+async fn requests_that_waited_too_long_for_storage_are_50001_and_change_nothing() {
+    let w = World::new();
+    w.user("queued@example.com");
+    let (id, secret) = w.link("queued@example.com");
+    let queued_before = w.store.outbox().len();
+    // No patience at all: every storage job has waited too long when a thread
+    // takes it, so none runs.
+    let impatient = ApiSettings { storage_wait: std::time::Duration::ZERO, ..settings() };
+    let app = app(w.state(impatient)).await;
+
+    let answer = send(&app, post(&json!({"email": "queued@example.com"}))).await;
+    assert_failure(&answer, 50001);
+    let reset = json!({"password": NEW_PASSWORD, "secret": secret});
+    assert_failure(&send(&app, patch(&id, &reset)).await, 50001);
+    assert_eq!(w.store.outbox().len(), queued_before, "no link was queued");
+    assert!(w.password_is("queued@example.com", OLD_PASSWORD));
+
+    let patient = self::app(w.state(settings())).await;
+    assert_eq!(send(&patient, patch(&id, &reset)).await.2["code"], 0, "the link still works");
+}
