@@ -40,7 +40,7 @@ pub(crate) async fn request_reset(
     }
     let outcome = outcome.map_err(|e| {
         state.metrics().link_request("error");
-        crate::reset::lane_failure(e, id, debug)
+        e.into_api_error(id, debug)
     })?;
     if outcome.is_err() {
         state.metrics().link_request("error");

@@ -8,7 +8,6 @@ use crate::body::ResetBody;
 use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
-use crate::lane::LaneError;
 use crate::ratelimit::{self, LimitName};
 use crate::user::UserResponse;
 use crate::{ApiState, MAX_PUBLIC_ID_LEN};
@@ -56,7 +55,7 @@ pub(crate) async fn reset_password(
     let reset = state.reset.clone();
     let checked = state.storage.run(move || reset.check(command)).await.map_err(|e| {
         state.metrics().reset("error");
-        lane_failure(e, id, debug)
+        e.into_api_error(id, debug)
     })?;
     let outcome = match checked {
         Ok(checked) => {
@@ -114,19 +113,6 @@ fn refusal(error: ResetPasswordError, id: CorrelationId, debug: bool) -> ApiErro
         }
         ResetPasswordError::Random(e) => {
             ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
-        }
-    }
-}
-
-/// The envelope for storage work that did not run to the end: it waited too
-/// long for a thread (like a pool checkout timing out), or it panicked.
-pub(crate) fn lane_failure(error: LaneError, id: CorrelationId, debug: bool) -> ApiError {
-    match error {
-        LaneError::Busy(_) => {
-            ApiError::new(Code::DbError, "Database error", id).with_detail(error, debug)
-        }
-        LaneError::Panicked => {
-            ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(error, debug)
         }
     }
 }

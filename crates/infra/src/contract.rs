@@ -178,17 +178,21 @@ fn audit(kind: AuditKind, user: UserId, at: DateTime<Utc>) -> AuditRecord {
     }
 }
 
-fn issue(s: &dyn Subject, user: UserId, secret: &ResetSecret, ttl: Duration) -> i64 {
+/// A token for `user` with `secret`, issued now for `ttl`, without mail.
+fn new_token(user: UserId, secret: &ResetSecret, ttl: Duration) -> NewResetToken {
     let at = now();
-    s.issue_token(&NewResetToken {
+    NewResetToken {
         user_id: user,
         digest: secret.digest(),
         created_at: at,
         expires_at: at + ttl,
         mail: None,
         audit: audit(AuditKind::LinkIssued, user, at),
-    })
-    .unwrap();
+    }
+}
+
+fn issue(s: &dyn Subject, user: UserId, secret: &ResetSecret, ttl: Duration) -> i64 {
+    s.issue_token(&new_token(user, secret, ttl)).unwrap();
     s.find_token(&secret.digest()).unwrap().expect("issued token is found").id
 }
 
@@ -428,16 +432,8 @@ fn concurrent_issuers_leave_one_live_link(s: Arc<dyn Subject>) {
                 let (s, barrier) = (s.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    let at = now();
-                    s.issue_token(&NewResetToken {
-                        user_id: user,
-                        digest: secret.digest(),
-                        created_at: at,
-                        expires_at: at + Duration::hours(1),
-                        mail: None,
-                        audit: audit(AuditKind::LinkIssued, user, at),
-                    })
-                    .expect("no storage error under contention");
+                    s.issue_token(&new_token(user, &secret, Duration::hours(1)))
+                        .expect("no storage error under contention");
                 })
             })
             .collect();
@@ -464,16 +460,8 @@ fn work_on_different_users_does_not_interfere(s: Arc<dyn Subject>) {
                 std::thread::spawn(move || {
                     let secret = nth_secret(1000 + round * USERS + i);
                     barrier.wait();
-                    let at = now();
-                    s.issue_token(&NewResetToken {
-                        user_id: user,
-                        digest: secret.digest(),
-                        created_at: at,
-                        expires_at: at + Duration::hours(1),
-                        mail: None,
-                        audit: audit(AuditKind::LinkIssued, user, at),
-                    })
-                    .expect("issuing for one user is not disturbed by others");
+                    s.issue_token(&new_token(user, &secret, Duration::hours(1)))
+                        .expect("issuing for one user is not disturbed by others");
                     let token = s.find_token(&secret.digest()).unwrap().unwrap().id;
                     if i % 2 == 0 {
                         let outcome = s
@@ -511,15 +499,7 @@ fn concurrent_resets_and_link_requests_do_not_deadlock(s: Arc<dyn Subject>) {
                 let (s, barrier) = (s.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    let at = now();
-                    s.issue_token(&NewResetToken {
-                        user_id: user,
-                        digest: nth_secret(n).digest(),
-                        created_at: at,
-                        expires_at: at + Duration::hours(1),
-                        mail: None,
-                        audit: audit(AuditKind::LinkIssued, user, at),
-                    })
+                    s.issue_token(&new_token(user, &nth_secret(n), Duration::hours(1)))
                 })
             })
             .collect();

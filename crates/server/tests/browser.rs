@@ -24,15 +24,6 @@ fn password_is(env: &Env, email: &str, password: &str) -> bool {
         .unwrap()
 }
 
-fn user_with_link(env: &Env, email: &str) -> (String, String) {
-    env.cli_json(
-        &["user", "create", "--email", email, "--nickname", "Jane", "--password-stdin"],
-        Some("old-password\n"),
-    );
-    let issued = env.cli_json(&["token", "issue", "--email", email], None);
-    (issued["user_id"].as_str().unwrap().to_owned(), issued["secret"].as_str().unwrap().to_owned())
-}
-
 fn emails_in_outbox(env: &Env) -> usize {
     std::fs::read_dir(env.dir.path().join("data/outbox")).map_or(0, |d| d.count())
 }
@@ -41,7 +32,7 @@ fn emails_in_outbox(env: &Env) -> usize {
 async fn a_person_resets_their_password_through_the_page() {
     let Some(browser) = Browser::start().await else { return };
     let env = Env::sqlite();
-    let (id, secret) = user_with_link(&env, "jane@example.com");
+    let (id, secret) = env.user_with_link("jane@example.com");
     let server = env.serve();
     let link = format!("{}/session/reset?id={id}&secret={secret}", server.base);
 
@@ -140,7 +131,7 @@ async fn the_forgot_page_is_neutral_and_checks_its_input() {
 async fn broken_links_show_the_invalid_state_and_input_is_inert() {
     let Some(browser) = Browser::start().await else { return };
     let env = Env::sqlite();
-    let (id, secret) = user_with_link(&env, "jane@example.com");
+    let (id, secret) = env.user_with_link("jane@example.com");
     let server = env.serve();
     for query in [
         "",
@@ -176,7 +167,7 @@ async fn broken_links_show_the_invalid_state_and_input_is_inert() {
 async fn pages_speak_chinese_and_switch_language_without_losing_the_link() {
     let Some(browser) = Browser::start().await else { return };
     let env = Env::sqlite();
-    let (id, secret) = user_with_link(&env, "jane@example.com");
+    let (id, secret) = env.user_with_link("jane@example.com");
     let server = env.serve();
     browser
         .client
@@ -206,7 +197,7 @@ async fn pages_speak_chinese_and_switch_language_without_losing_the_link() {
 async fn screenshots() {
     let browser = Browser::start().await.expect("chromium is needed for screenshots");
     let env = Env::sqlite();
-    let (id, secret) = user_with_link(&env, "jane@example.com");
+    let (id, secret) = env.user_with_link("jane@example.com");
     let server = env.serve();
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/img");
     std::fs::create_dir_all(&out).unwrap();

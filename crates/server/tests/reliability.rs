@@ -29,16 +29,6 @@ fn password_is(store: &DieselStore, email: &str, password: &str) -> bool {
     hasher().verify(password, &user.password_hash).unwrap()
 }
 
-/// A user and a live link: (public id, secret).
-fn user_with_link(env: &Env, email: &str) -> (String, String) {
-    env.cli_json(
-        &["user", "create", "--email", email, "--nickname", "R", "--password-stdin"],
-        Some("old-password\n"),
-    );
-    let issued = env.cli_json(&["token", "issue", "--email", email], None);
-    (issued["user_id"].as_str().unwrap().to_owned(), issued["secret"].as_str().unwrap().to_owned())
-}
-
 /// PATCH a reset; the envelope's code, or None when the server did not answer.
 fn reset(base: &str, id: &str, password: &str, secret: &str) -> Option<i64> {
     let body = serde_json::json!({"password": password, "secret": secret}).to_string();
@@ -55,7 +45,7 @@ fn reset(base: &str, id: &str, password: &str, secret: &str) -> Option<i64> {
 /// database: exactly one wins, and its password is the one stored.
 fn one_secret_one_reset_across_instances(env: &Env) {
     const RACERS: usize = 64;
-    let (id, secret) = user_with_link(env, "race@example.com");
+    let (id, secret) = env.user_with_link("race@example.com");
     let (a, b) = (env.serve(), env.serve());
     let bases = [a.base.clone(), b.base.clone()];
     let barrier = Arc::new(Barrier::new(RACERS));
@@ -116,7 +106,7 @@ fn crash_safety(mut env: Env) {
     // Emails claimed by the killed process come back when their lease ends.
     env.set("PWRESET_MAIL_LEASE", "2s");
     let links: Vec<(String, String)> =
-        (0..USERS).map(|i| user_with_link(&env, &format!("crash{i}@example.com"))).collect();
+        (0..USERS).map(|i| env.user_with_link(&format!("crash{i}@example.com"))).collect();
     let mut server = env.serve();
     let base = server.base.clone();
 
@@ -205,7 +195,7 @@ fn crash_safety_on_postgres() {
 #[test]
 fn a_database_outage_is_survived() {
     let Some(mut env) = Env::postgres() else { return };
-    let (id, secret) = user_with_link(&env, "outage@example.com");
+    let (id, secret) = env.user_with_link("outage@example.com");
     let proxy = Proxy::start(&env.database_url);
     env.set("PWRESET_DATABASE_URL", &proxy.url(&env.database_url));
     let server = env.serve();

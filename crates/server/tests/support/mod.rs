@@ -118,6 +118,18 @@ impl Env {
         serde_json::from_slice(&out.stdout).expect("JSON on stdout")
     }
 
+    /// Creates a user (password `old-password`) and issues a live link for it,
+    /// through the CLI: (public id, secret).
+    pub fn user_with_link(&self, email: &str) -> (String, String) {
+        self.cli_json(
+            &["user", "create", "--email", email, "--nickname", "Jane", "--password-stdin"],
+            Some("old-password\n"),
+        );
+        let issued = self.cli_json(&["token", "issue", "--email", email], None);
+        let field = |name: &str| issued[name].as_str().unwrap().to_owned();
+        (field("user_id"), field("secret"))
+    }
+
     /// Starts `pwreset serve` on a free port and waits until it accepts connections.
     pub fn serve(&self) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
