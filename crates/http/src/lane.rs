@@ -13,6 +13,7 @@
 //! leaves the lane first, so a burst of resets cannot hold up refusals.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -23,6 +24,17 @@ use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code};
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// Lets storage stop waiting once its request's time is up. The lane runs
+/// every job inside [`within`](Self::within), with the moment the request
+/// stops waiting for storage: its arrival plus the lane's patience. Without
+/// it, a job that waited almost all its patience for a thread could then
+/// wait the connection pool's whole timeout too. The server wires the
+/// database adapter's checkout deadline in here.
+pub trait StorageDeadline: Send + Sync {
+    /// Runs `work`, exactly once, with storage waits ending at `deadline`.
+    fn within(&self, deadline: Instant, work: &mut dyn FnMut());
+}
 
 /// Why a job did not produce a result.
 #[derive(Debug, Error)]
@@ -49,10 +61,19 @@ impl LaneError {
 
 /// The threads and their queue. Dropping the last handle lets the threads end
 /// once the queue is empty.
-#[derive(Debug)]
 pub(crate) struct Lane {
     jobs: Sender<Job>,
     patience: Duration,
+    deadline: Option<Arc<dyn StorageDeadline>>,
+}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("patience", &self.patience)
+            .field("deadline", &self.deadline.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Lane {
@@ -72,7 +93,12 @@ impl Lane {
                 })
                 .expect("spawn a storage thread");
         }
-        Self { jobs, patience }
+        Self { jobs, patience, deadline: None }
+    }
+
+    /// Runs every job inside `deadline`.
+    pub(crate) fn with_deadline(&mut self, deadline: Arc<dyn StorageDeadline>) {
+        self.deadline = Some(deadline);
     }
 
     /// Runs `work` on one of the lane's threads and waits for it without
@@ -86,6 +112,7 @@ impl Lane {
         let (done, result) = oneshot::channel();
         let queued = Instant::now();
         let patience = self.patience;
+        let deadline = self.deadline.clone();
         let job: Job = Box::new(move || {
             if done.is_closed() {
                 return;
@@ -94,7 +121,17 @@ impl Lane {
             let outcome = if waited > patience {
                 Err(LaneError::Busy(waited))
             } else {
-                catch_unwind(AssertUnwindSafe(work)).map_err(|_| LaneError::Panicked)
+                let run = || match deadline {
+                    None => work(),
+                    Some(deadline) => {
+                        let (mut work, mut out) = (Some(work), None);
+                        deadline.within(queued + patience, &mut || {
+                            out = work.take().map(|work| work());
+                        });
+                        out.expect("a storage deadline runs the work it is given")
+                    }
+                };
+                catch_unwind(AssertUnwindSafe(run)).map_err(|_| LaneError::Panicked)
             };
             let _ = done.send(outcome);
         });
@@ -107,7 +144,7 @@ impl Lane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn block_on<F: Future>(f: F) -> F::Output {
@@ -172,6 +209,38 @@ mod tests {
             matches!(late, Err(LaneError::Busy(waited)) if waited >= Duration::from_millis(50))
         );
         assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    /// Records the deadlines it is given and the thread the work ran on.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(Instant, Option<String>)>>);
+
+    impl StorageDeadline for Recorder {
+        fn within(&self, deadline: Instant, work: &mut dyn FnMut()) {
+            work();
+            let thread = std::thread::current().name().map(str::to_owned);
+            self.0.lock().unwrap().push((deadline, thread));
+        }
+    }
+
+    #[test]
+    fn each_job_runs_inside_the_deadline_of_its_request() {
+        let recorder = Arc::new(Recorder::default());
+        let mut lane = Lane::new(1, Duration::from_secs(5));
+        lane.with_deadline(recorder.clone());
+        let before = Instant::now();
+        assert_eq!(block_on(lane.run(|| 7)).unwrap(), 7);
+        let after = Instant::now();
+        let panicked = block_on(lane.run(|| -> u8 { panic!("boom") }));
+        assert!(matches!(panicked, Err(LaneError::Panicked)));
+
+        let seen = recorder.0.lock().unwrap();
+        assert_eq!(seen.len(), 1, "the panicking job never returned into the recorder");
+        let (deadline, thread) = &seen[0];
+        // Its arrival plus the patience: not the moment a thread took it.
+        assert!(*deadline >= before + Duration::from_secs(5), "{deadline:?}");
+        assert!(*deadline <= after + Duration::from_secs(5), "{deadline:?}");
+        assert_eq!(thread.as_deref(), Some("pwreset-db-0"), "on the lane's thread");
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub use crate::compat::CompatSettings;
 pub use crate::correlation::{CorrelationId, correlation_middleware};
 pub use crate::envelope::{ApiError, Code, Envelope};
 pub use crate::frontend::{Frontend, FrontendSettings, configure_frontend};
+pub use crate::lane::StorageDeadline;
 pub use crate::metrics::{Gauge, Metrics, OpsProbe};
 pub use crate::ops::{configure_ops, security_headers};
 pub use crate::pages::PageSettings;
@@ -182,6 +183,14 @@ impl ApiState {
     /// Lets `/readyz` and `/metrics` look at the database and the rest.
     pub fn with_probe(mut self, probe: Arc<dyn OpsProbe>) -> Self {
         self.probe = Some(probe);
+        self
+    }
+
+    /// Runs each request's storage work inside `deadline`, so storage stops
+    /// waiting (for a pooled connection, say) once the request has waited
+    /// `storage_wait` in all.
+    pub fn with_storage_deadline(mut self, deadline: Arc<dyn StorageDeadline>) -> Self {
+        self.storage.with_deadline(deadline);
         self
     }
 

@@ -1,7 +1,7 @@
 //! `pwreset serve`: the HTTP server and the mail worker.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
@@ -10,7 +10,7 @@ use pwreset_domain::ports::Outbox;
 use pwreset_domain::usecases::{DeliverMail, LinkPolicy, RetryPolicy};
 use pwreset_http::{
     ApiSettings, ApiState, CompatSettings, Frontend, FrontendSettings, Metrics, PageSettings,
-    correlation_middleware, security_headers,
+    StorageDeadline, correlation_middleware, security_headers,
 };
 
 use crate::config::Config;
@@ -85,7 +85,8 @@ pub fn serve(config: Config) -> Result<(), String> {
         ApiState::new(&wired.ports, settings)
             .on_mail_queued(worker.waker())
             .with_metrics(metrics.clone())
-            .with_probe(Arc::new(probe)),
+            .with_probe(Arc::new(probe))
+            .with_storage_deadline(Arc::new(CheckoutDeadline)),
     );
     let frontend = match &config.frontend_dir {
         Some(dir) => Some(web::Data::new(
@@ -155,4 +156,15 @@ pub fn serve(config: Config) -> Result<(), String> {
     served?;
     tracing::info!("pwreset stopped");
     Ok(())
+}
+
+/// A request's storage work stops waiting for a pooled connection once the
+/// request has waited `storage_wait` in all, queue included: during a
+/// database outage under load, an answer comes within that, not twice it.
+struct CheckoutDeadline;
+
+impl StorageDeadline for CheckoutDeadline {
+    fn within(&self, deadline: Instant, work: &mut dyn FnMut()) {
+        pwreset_infra::db::checkout_deadline(deadline, work);
+    }
 }

@@ -2,6 +2,7 @@
 //! [`DbConnection`], chosen at run time from the database URL.
 
 mod connection;
+mod deadline;
 mod dialect;
 mod rows;
 pub mod schema;
@@ -11,4 +12,5 @@ pub use connection::{
     Backend, DatabaseUrl, DbConnection, DbError, Manager, Pool, PoolOptions, connect_pool,
     run_migrations,
 };
+pub use deadline::checkout_deadline;
 pub use store::{DieselStore, SaltSetupError};

@@ -114,8 +114,13 @@ impl DieselStore {
         super::run_migrations(&mut *self.pool.get()?)
     }
 
+    /// A pooled connection, waited for until the pool's timeout or this
+    /// thread's [`checkout_deadline`](super::checkout_deadline), whichever is sooner.
     fn conn(&self) -> Result<r2d2::PooledConnection<super::Manager>, StoreError> {
-        self.pool.get().map_err(|e| StoreError::new("no database connection available", e))
+        let wait = super::deadline::checkout_wait(self.pool.connection_timeout());
+        self.pool
+            .get_timeout(wait)
+            .map_err(|e| StoreError::new("no database connection available", e))
     }
 
     /// Settles the site's hashid salt: the stored one, or else `configured`,
@@ -694,5 +699,55 @@ mod backend_tests {
             assert!(text.iter().any(|l| l.contains(index)), "{query}: {text:?}");
             assert!(!text.iter().any(|l| l.contains("Seq Scan")), "{query}: {text:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod checkout_tests {
+    use std::time::{Duration, Instant};
+
+    use pwreset_domain::Email;
+    use pwreset_domain::ports::UserStore;
+
+    use super::DieselStore;
+    use crate::db::{DatabaseUrl, PoolOptions, checkout_deadline};
+
+    /// A store whose only connection is taken: the next checkout waits.
+    fn exhausted(timeout: Duration) -> (DieselStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("pwreset.db"));
+        let store = DieselStore::connect(&url, &PoolOptions { max_size: 1, timeout }).unwrap();
+        store.migrate().unwrap();
+        (store, dir)
+    }
+
+    #[test]
+    fn a_checkout_gives_up_at_the_threads_deadline() {
+        let (store, _dir) = exhausted(Duration::from_secs(2));
+        let email = Email::parse("a@example.com").unwrap();
+        let held = store.pool().get().unwrap();
+
+        let started = Instant::now();
+        let err = store.find_user_by_email(&email).unwrap_err();
+        let on_pool_timeout = started.elapsed();
+        assert!(err.to_string().contains("no database connection available"), "{err}");
+
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(50);
+        let err = checkout_deadline(deadline, || store.find_user_by_email(&email)).unwrap_err();
+        let on_deadline = started.elapsed();
+        assert!(err.to_string().contains("no database connection available"), "{err}");
+        // Ratios from one run, not wall-clock limits: the pool's wait is 40
+        // times the deadline's.
+        assert!(on_pool_timeout >= Duration::from_secs(2), "{on_pool_timeout:?}");
+        assert!(on_deadline * 4 < on_pool_timeout, "{on_deadline:?} vs {on_pool_timeout:?}");
+
+        drop(held);
+        let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            checkout_deadline(past, || store.find_user_by_email(&email)).unwrap(),
+            None,
+            "a free connection is taken even after the deadline: it bounds waiting, not work"
+        );
     }
 }
