@@ -76,10 +76,8 @@ fn assert_clear(data: &[u8], message: &str) {
             assert!(!message.contains(value.as_str()), "{name} echoed in {message:?}");
             continue;
         };
-        for other in messages(&swapped) {
-            assert!(!other.contains(&stand_in), "{name} echoed in {other:?}");
-        }
         let wording = messages(&swapped).join("\n");
+        assert!(!wording.contains(&stand_in), "{name} echoed in {wording:?}");
         assert!(
             message.matches(value.as_str()).count() <= wording.matches(value.as_str()).count(),
             "{name} echoed in {message:?}"

@@ -36,6 +36,15 @@ pub trait StorageDeadline: Send + Sync {
     fn within(&self, deadline: Instant, work: &mut dyn FnMut());
 }
 
+/// No deadline: storage waits on its own timeouts.
+struct OwnTimeouts;
+
+impl StorageDeadline for OwnTimeouts {
+    fn within(&self, _deadline: Instant, work: &mut dyn FnMut()) {
+        work();
+    }
+}
+
 /// Why a job did not produce a result.
 #[derive(Debug, Error)]
 pub(crate) enum LaneError {
@@ -64,15 +73,12 @@ impl LaneError {
 pub(crate) struct Lane {
     jobs: Sender<Job>,
     patience: Duration,
-    deadline: Option<Arc<dyn StorageDeadline>>,
+    deadline: Arc<dyn StorageDeadline>,
 }
 
 impl std::fmt::Debug for Lane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lane")
-            .field("patience", &self.patience)
-            .field("deadline", &self.deadline.is_some())
-            .finish_non_exhaustive()
+        f.debug_struct("Lane").field("patience", &self.patience).finish_non_exhaustive()
     }
 }
 
@@ -93,12 +99,12 @@ impl Lane {
                 })
                 .expect("spawn a storage thread");
         }
-        Self { jobs, patience, deadline: None }
+        Self { jobs, patience, deadline: Arc::new(OwnTimeouts) }
     }
 
     /// Runs every job inside `deadline`.
     pub(crate) fn with_deadline(&mut self, deadline: Arc<dyn StorageDeadline>) {
-        self.deadline = Some(deadline);
+        self.deadline = deadline;
     }
 
     /// Runs `work` on one of the lane's threads and waits for it without
@@ -121,15 +127,10 @@ impl Lane {
             let outcome = if waited > patience {
                 Err(LaneError::Busy(waited))
             } else {
-                let run = || match deadline {
-                    None => work(),
-                    Some(deadline) => {
-                        let (mut work, mut out) = (Some(work), None);
-                        deadline.within(queued + patience, &mut || {
-                            out = work.take().map(|work| work());
-                        });
-                        out.expect("a storage deadline runs the work it is given")
-                    }
+                let run = || {
+                    let (mut work, mut out) = (Some(work), None);
+                    deadline.within(queued + patience, &mut || out = work.take().map(|w| w()));
+                    out.expect("a storage deadline runs the work it is given")
                 };
                 catch_unwind(AssertUnwindSafe(run)).map_err(|_| LaneError::Panicked)
             };

@@ -66,9 +66,10 @@ pub fn serve(config: Config) -> Result<(), String> {
             logo_light: config.site_logo_light.clone(),
         }),
         // One thread per pooled connection: none ever waits for a connection,
-        // and requests beyond that wait their turn in order.
+        // and requests beyond that wait their turn in order, no longer in all
+        // than a connection checkout may.
         storage_threads: wired.store.pool().max_size() as usize,
-        storage_wait: Duration::from_secs(5),
+        storage_wait: wired.store.pool().connection_timeout(),
         pages: PageSettings {
             site_name: config.site_name.clone(),
             login_url: config.login_url.clone(),

@@ -29,6 +29,11 @@ fn password_is(store: &DieselStore, email: &str, password: &str) -> bool {
     hasher().verify(password, &user.password_hash).unwrap()
 }
 
+/// An answer during a database outage comes within the 5 s storage wait;
+/// the slack is for a loaded machine, well short of the twice-the-wait this
+/// guards against.
+const WITHIN_STORAGE_WAIT: Duration = Duration::from_millis(7500);
+
 /// PATCH a reset; the envelope's code, or None when the server did not answer.
 fn reset(base: &str, id: &str, password: &str, secret: &str) -> Option<i64> {
     let body = serde_json::json!({"password": password, "secret": secret}).to_string();
@@ -226,8 +231,8 @@ fn a_database_outage_is_survived() {
         assert_eq!(envelope["code"], 50001, "{envelope}");
         assert_eq!(envelope["correlation_id"].as_str().unwrap().len(), 36);
         assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "answered within the pool timeout: {:?}",
+            started.elapsed() < WITHIN_STORAGE_WAIT,
+            "answered within the storage wait: {:?}",
             started.elapsed()
         );
     }
@@ -286,8 +291,7 @@ fn an_outage_under_load_is_answered_within_the_storage_wait() {
         .collect();
     assert!(answers.iter().all(|(code, _)| *code == Some(50001)), "{answers:?}");
     let slowest = answers.iter().map(|(_, took)| *took).max().unwrap();
-    // The storage wait is 5 s; twice it is what this guards against.
-    assert!(slowest < Duration::from_millis(7500), "slowest {slowest:?}: {answers:?}");
+    assert!(slowest < WITHIN_STORAGE_WAIT, "slowest {slowest:?}: {answers:?}");
 
     proxy.restore();
     assert_eq!(reset(&server.base, &id, "brand-new-password", &secret), Some(0));
