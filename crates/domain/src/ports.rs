@@ -161,6 +161,10 @@ pub enum CreateUserError {
     /// The group does not exist.
     #[error("group {0} does not exist")]
     UnknownGroup(GroupId),
+    /// This store does not create accounts (they belong to another
+    /// application, which creates them itself).
+    #[error("this account store does not create users")]
+    Unsupported,
     /// Storage failed; nothing changed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -199,8 +203,9 @@ pub trait UserStore: Send + Sync {
     /// Creates a user and returns it with its group.
     ///
     /// # Errors
-    /// [`CreateUserError::EmailTaken`] and [`CreateUserError::UnknownGroup`] as
-    /// named; [`CreateUserError::Store`] for any other failure. Nothing is
+    /// [`CreateUserError::EmailTaken`], [`CreateUserError::UnknownGroup`] and
+    /// [`CreateUserError::Unsupported`] as named; [`CreateUserError::Store`]
+    /// for any other failure. Nothing is
     /// created on error.
     fn create_user(&self, user: &NewUser) -> Result<UserProfile, CreateUserError>;
 }

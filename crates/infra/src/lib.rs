@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod bcrypt;
 pub mod clock;
+#[cfg(any(test, feature = "test-support"))]
+pub mod contract;
 pub mod db;
 pub mod defaults;
 mod faults;
@@ -14,9 +16,6 @@ pub mod memory;
 pub mod random;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
-
-#[cfg(test)]
-mod contract;
 
 pub use crate::bcrypt::BcryptHasher;
 pub use crate::clock::SystemClock;

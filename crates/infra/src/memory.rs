@@ -107,7 +107,7 @@ impl MemoryStore {
     }
 
     /// Stores a token without revoking the user's others (for the contract suite).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn plant_token(
         &self,
         user: UserId,
@@ -131,7 +131,7 @@ impl MemoryStore {
         state.token_by_digest.insert(*digest.as_bytes(), id);
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn faults(&self) -> &Faults {
         &self.faults
     }

@@ -7,8 +7,13 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use std::sync::Arc;
+
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+
+use crate::contract::Subject;
+use crate::db::{DatabaseUrl, DieselStore, PoolOptions};
 
 /// The variable that names the PostgreSQL server for tests.
 pub const POSTGRES_ENV: &str = "PWRESET_TEST_POSTGRES_URL";
@@ -160,4 +165,42 @@ impl Drop for MysqlTestDb {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.name));
         }
     }
+}
+
+/// A migrated store on `url` (pwreset's own accounts).
+///
+/// # Panics
+/// When the database cannot be reached or migrated.
+pub fn migrated_store(url: &DatabaseUrl) -> DieselStore {
+    let store = DieselStore::connect(url, &PoolOptions::for_backend(url.backend())).unwrap();
+    store.migrate().unwrap();
+    store
+}
+
+/// The SQLite store in a temporary directory, for the contract suite.
+///
+/// # Panics
+/// When the temporary database cannot be created.
+pub fn sqlite_subject() -> Subject {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(migrated_store(&DatabaseUrl::Sqlite(dir.path().join("nested/pwreset.db"))));
+    Subject::new(store.clone(), store, dir)
+}
+
+/// The PostgreSQL store in a throwaway database, for the contract suite
+/// (`None` when no server is configured, outside CI).
+pub fn postgres_subject() -> Option<Subject> {
+    let db = PostgresTestDb::create()?;
+    let store = Arc::new(migrated_store(&DatabaseUrl::parse(&db.url).unwrap()));
+    Some(Subject::new(store.clone(), store, db))
+}
+
+/// The MySQL/MariaDB store in a throwaway database, for the contract suite
+/// (`None` when no server is configured, outside CI).
+#[cfg(feature = "mysql")]
+pub fn mysql_subject() -> Option<Subject> {
+    let db = MysqlTestDb::create()?;
+    let store = Arc::new(migrated_store(&DatabaseUrl::parse(&db.url).unwrap()));
+    Some(Subject::new(store.clone(), store, db))
 }

@@ -39,6 +39,11 @@ pub enum NewUserError {
     /// The address is taken.
     #[error("a user with this email address already exists")]
     EmailTaken,
+    /// The account store does not create users.
+    #[error(
+        "this account store does not create users; create them in the application that owns them"
+    )]
+    Unsupported,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -112,6 +117,7 @@ impl CreateUser {
         self.users.create_user(&new).map_err(|e| match e {
             CreateUserError::EmailTaken => NewUserError::EmailTaken,
             CreateUserError::UnknownGroup(id) => NewUserError::UnknownGroup(id.to_string()),
+            CreateUserError::Unsupported => NewUserError::Unsupported,
             CreateUserError::Store(e) => NewUserError::Store(e),
         })
     }

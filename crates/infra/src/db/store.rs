@@ -197,10 +197,59 @@ impl DieselStore {
             .map_err(db_error("updating a user's status"))?;
         Ok(n == 1)
     }
+}
 
-    #[cfg(test)]
-    pub(crate) fn faults(&self) -> &Faults {
-        &self.faults
+/// Test support (feature `test-support`): what the storage contract suite
+/// reads and arranges beyond the ports.
+#[cfg(any(test, feature = "test-support"))]
+impl DieselStore {
+    /// Makes the next operation that reaches `point` fail.
+    pub fn arm_fault(&self, point: FaultPoint) {
+        self.faults.arm(point);
+    }
+
+    /// Kinds of every audit event, oldest first.
+    ///
+    /// # Panics
+    /// When the database cannot be read.
+    pub fn audit_kinds(&self) -> Vec<String> {
+        use super::schema::audit_events::dsl::*;
+        audit_events.order(id.asc()).select(kind).load(&mut *self.pool().get().unwrap()).unwrap()
+    }
+
+    /// Stores a live token without revoking the user's others.
+    ///
+    /// # Panics
+    /// When the database cannot be written.
+    pub fn plant_token(
+        &self,
+        user: UserId,
+        secret: &pwreset_domain::ResetSecret,
+        expires: DateTime<Utc>,
+    ) {
+        use super::schema::reset_tokens::dsl::*;
+        diesel::insert_into(reset_tokens)
+            .values((
+                user_id.eq(user.get()),
+                digest.eq(secret.digest().as_bytes().as_slice()),
+                created_at.eq(naive(Utc::now())),
+                expires_at.eq(naive(expires)),
+            ))
+            .execute(&mut *self.pool().get().unwrap())
+            .unwrap();
+    }
+
+    /// `(status, text body, html body)` of every outbox row, oldest first.
+    ///
+    /// # Panics
+    /// When the database cannot be read.
+    pub fn outbox_rows(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        use super::schema::mail_outbox::dsl::*;
+        mail_outbox
+            .order(id.asc())
+            .select((status, body_text, body_html))
+            .load(&mut *self.pool().get().unwrap())
+            .unwrap()
     }
 }
 
