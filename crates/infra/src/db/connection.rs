@@ -41,6 +41,21 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrati
 #[cfg(feature = "mysql")]
 const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
 
+// pwreset's prefixed state tables, for a database it shares with another
+// application (see `StateLayout::Prefixed`).
+const SQLITE_STATE_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../../state-migrations/sqlite");
+const POSTGRES_STATE_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../../state-migrations/postgres");
+#[cfg(feature = "mysql")]
+const MYSQL_STATE_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../../state-migrations/mysql");
+
+/// Where [`run_state_migrations`] records what it applied: a table of
+/// pwreset's own name, so that nothing but `pwreset_*` tables is ever added to
+/// a database pwreset shares.
+const STATE_MIGRATIONS_TABLE: &str = "pwreset_schema_migrations";
+
 /// Key of the PostgreSQL advisory lock that serialises migrations of
 /// instances starting at the same time ("pwreset" on a phone keypad).
 const MIGRATION_LOCK: i64 = 7_973_738;
@@ -340,6 +355,96 @@ pub fn connect_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool, Db
         .min_idle(Some(0))
         .connection_timeout(options.timeout)
         .build_unchecked(manager))
+}
+
+/// Applies the pending migrations of the prefixed state tables
+/// (`state-migrations/`), recording them in `pwreset_schema_migrations`;
+/// returns the versions applied. Creates and alters nothing else. Instances
+/// starting together take turns as in [`run_migrations`].
+///
+/// # Errors
+/// [`DbError::Migrate`] with the failing migration's message.
+pub fn run_state_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            c.batch_execute("BEGIN IMMEDIATE")?;
+            let applied = apply_tracked(c, &SQLITE_STATE_MIGRATIONS, true);
+            c.batch_execute(if applied.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+            applied
+        }
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let applied = c.transaction(|c| apply_tracked(c, &POSTGRES_STATE_MIGRATIONS, false));
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            applied
+        }
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => {
+            // MySQL commits DDL as it goes: the lock is what keeps two
+            // instances from applying one migration twice.
+            c.batch_execute("DO GET_LOCK('pwreset_migrations', 300)")?;
+            let applied = apply_tracked(c, &MYSQL_STATE_MIGRATIONS, false);
+            c.batch_execute("DO RELEASE_LOCK('pwreset_migrations')")?;
+            applied
+        }
+    }
+}
+
+/// Runs every migration of `source` not yet listed in the tracking table.
+/// `sqlite_types` picks the DDL of the tracking table.
+fn apply_tracked<C>(
+    conn: &mut C,
+    source: &EmbeddedMigrations,
+    sqlite_types: bool,
+) -> Result<Vec<String>, DbError>
+where
+    C: Connection + diesel::migration::MigrationConnection + 'static,
+    EmbeddedMigrations: diesel::migration::MigrationSource<C::Backend>,
+    C: diesel::connection::BoxableConnection<C::Backend>,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'static, C, AppliedVersion>,
+{
+    use diesel::RunQueryDsl;
+    use diesel::migration::MigrationSource;
+    let migrate = |e: &dyn std::fmt::Display| DbError::Migrate(e.to_string());
+    let (version_type, time_type) =
+        if sqlite_types { ("TEXT", "TIMESTAMP") } else { ("VARCHAR(50)", "TIMESTAMP") };
+    conn.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {STATE_MIGRATIONS_TABLE} (\
+         version {version_type} PRIMARY KEY NOT NULL, \
+         run_on {time_type} NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    ))?;
+    let applied: Vec<String> =
+        diesel::sql_query(format!("SELECT version FROM {STATE_MIGRATIONS_TABLE}"))
+            .load::<AppliedVersion>(conn)?
+            .into_iter()
+            .map(|v| v.version)
+            .collect();
+    let mut migrations = source.migrations().map_err(|e| migrate(&e))?;
+    migrations.sort_by(|a, b| a.name().version().cmp(&b.name().version()));
+    let mut done = Vec::new();
+    for migration in migrations {
+        let version = migration.name().version().to_string();
+        if applied.contains(&version) {
+            continue;
+        }
+        migration.run(conn).map_err(|e| migrate(&format!("{}: {e}", migration.name())))?;
+        // The version is a date and a counter from the folder name: no quoting needed,
+        // but it is checked anyway.
+        if !version.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(DbError::Migrate(format!("unexpected migration version {version:?}")));
+        }
+        conn.batch_execute(&format!(
+            "INSERT INTO {STATE_MIGRATIONS_TABLE} (version) VALUES ('{version}')"
+        ))?;
+        done.push(version);
+    }
+    Ok(done)
+}
+
+#[derive(diesel::QueryableByName)]
+struct AppliedVersion {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
 }
 
 /// Applies pending migrations; returns the versions applied.

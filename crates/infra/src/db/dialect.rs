@@ -9,7 +9,7 @@ use super::connection::DbConnection;
 
 /// A row claimed from the outbox.
 #[derive(Debug, QueryableByName)]
-pub(super) struct ClaimedRow {
+pub(in crate::db) struct ClaimedRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
     #[diesel(sql_type = Text)]
@@ -31,8 +31,9 @@ pub(super) struct ClaimedRow {
 /// claimers (other instances) pass over rows another is claiming instead of
 /// waiting for them or claiming them twice; SQLite has one writer at a time,
 /// which gives the same guarantee.
-pub(super) fn claim_outbox(
+pub(in crate::db) fn claim_outbox(
     conn: &mut DbConnection,
+    table: &str,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
@@ -41,8 +42,8 @@ pub(super) fn claim_outbox(
         "RETURNING id, kind, recipient, subject, body_text, body_html, attempts";
     match conn {
         DbConnection::Sqlite(c) => diesel::sql_query(format!(
-            "UPDATE mail_outbox SET locked_until = ?, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM mail_outbox \
+            "UPDATE {table} SET locked_until = ?, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM {table} \
                           WHERE status = 'pending' AND next_attempt_at <= ? \
                             AND (locked_until IS NULL OR locked_until <= ?) \
                           ORDER BY id LIMIT ?) {RETURNING}"
@@ -53,8 +54,8 @@ pub(super) fn claim_outbox(
         .bind::<BigInt, _>(limit)
         .load(c),
         DbConnection::Postgres(c) => diesel::sql_query(format!(
-            "UPDATE mail_outbox SET locked_until = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM mail_outbox \
+            "UPDATE {table} SET locked_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM {table} \
                           WHERE status = 'pending' AND next_attempt_at <= $2 \
                             AND (locked_until IS NULL OR locked_until <= $2) \
                           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) {RETURNING}"
@@ -74,12 +75,12 @@ pub(super) fn claim_outbox(
                     #[diesel(sql_type = BigInt)]
                     id: i64,
                 }
-                let ids: Vec<Id> = diesel::sql_query(
-                    "SELECT id FROM mail_outbox \
+                let ids: Vec<Id> = diesel::sql_query(format!(
+                    "SELECT id FROM {table} \
                      WHERE status = 'pending' AND next_attempt_at <= ? \
                        AND (locked_until IS NULL OR locked_until <= ?) \
                      ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
-                )
+                ))
                 .bind::<Timestamp, _>(now)
                 .bind::<Timestamp, _>(now)
                 .bind::<BigInt, _>(limit)
@@ -89,13 +90,13 @@ pub(super) fn claim_outbox(
                 }
                 let list = ids.iter().map(|i| i.id.to_string()).collect::<Vec<_>>().join(",");
                 diesel::sql_query(format!(
-                    "UPDATE mail_outbox SET locked_until = ?, attempts = attempts + 1 WHERE id IN ({list})"
+                    "UPDATE {table} SET locked_until = ?, attempts = attempts + 1 WHERE id IN ({list})"
                 ))
                 .bind::<Timestamp, _>(lease_until)
                 .execute(c)?;
                 diesel::sql_query(format!(
                     "SELECT id, kind, recipient, subject, body_text, body_html, attempts \
-                     FROM mail_outbox WHERE id IN ({list}) ORDER BY id"
+                     FROM {table} WHERE id IN ({list}) ORDER BY id"
                 ))
                 .load(c)
             })

@@ -1,16 +1,20 @@
 //! The diesel storage adapter: SQLite and PostgreSQL behind one
 //! [`DbConnection`], chosen at run time from the database URL.
 
+mod accounts;
 mod connection;
 mod deadline;
 mod dialect;
 mod rows;
 pub mod schema;
+mod state;
 mod store;
 
+pub use accounts::{Accounts, Credentials, PwresetAccounts};
 pub use connection::{
     Backend, DatabaseUrl, DbConnection, DbError, Manager, Pool, PoolOptions, connect_pool,
-    run_migrations,
+    run_migrations, run_state_migrations,
 };
 pub use deadline::checkout_deadline;
+pub use state::StateLayout;
 pub use store::{DieselStore, SaltSetupError};

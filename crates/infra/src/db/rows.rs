@@ -8,7 +8,7 @@ use pwreset_domain::{
     SecretDigest, SecurityStamp, User, UserId, UserSettings, UserStatus,
 };
 
-use super::schema::{audit_events, groups, reset_tokens, users};
+use super::schema::{groups, users};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -43,9 +43,10 @@ pub(super) struct GroupRow {
     trash_retention: i64,
 }
 
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = reset_tokens)]
-pub(super) struct TokenRow {
+/// A reset token as selected: `(id, user_id, digest, created_at, expires_at,
+/// used_at, revoked_at)`, from either table set.
+#[derive(Debug, Queryable)]
+pub(in crate::db) struct TokenRow {
     id: i64,
     user_id: i64,
     digest: Vec<u8>,
@@ -118,9 +119,9 @@ impl TryFrom<TokenRow> for ResetToken {
     }
 }
 
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = audit_events)]
-pub(super) struct AuditRow {
+/// An audit event as selected, from either table set.
+#[derive(Debug, Queryable)]
+pub(in crate::db) struct AuditRow {
     id: i64,
     kind: String,
     user_id: Option<i64>,

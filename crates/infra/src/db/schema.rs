@@ -89,3 +89,54 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
     }
 }
+
+/// pwreset's state tables under their prefixed names (`pwreset_reset_tokens`,
+/// `pwreset_audit_events`, `pwreset_mail_outbox`), for a database shared with
+/// another application's accounts. Same columns as the plain tables.
+pub mod prefixed {
+    diesel::table! {
+        #[sql_name = "pwreset_reset_tokens"]
+        reset_tokens (id) {
+            id -> BigInt,
+            user_id -> BigInt,
+            digest -> Binary,
+            created_at -> Timestamp,
+            expires_at -> Timestamp,
+            used_at -> Nullable<Timestamp>,
+            revoked_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        #[sql_name = "pwreset_audit_events"]
+        audit_events (id) {
+            id -> BigInt,
+            kind -> Text,
+            user_id -> Nullable<BigInt>,
+            client_ip -> Nullable<Text>,
+            user_agent -> Nullable<Text>,
+            correlation_id -> Nullable<Text>,
+            detail -> Nullable<Text>,
+            created_at -> Timestamp,
+        }
+    }
+
+    diesel::table! {
+        #[sql_name = "pwreset_mail_outbox"]
+        mail_outbox (id) {
+            id -> BigInt,
+            kind -> Text,
+            recipient -> Text,
+            subject -> Text,
+            body_text -> Nullable<Text>,
+            body_html -> Nullable<Text>,
+            status -> Text,
+            attempts -> Integer,
+            next_attempt_at -> Timestamp,
+            locked_until -> Nullable<Timestamp>,
+            last_error -> Nullable<Text>,
+            created_at -> Timestamp,
+            sent_at -> Nullable<Timestamp>,
+        }
+    }
+}

@@ -1,4 +1,9 @@
-//! [`DieselStore`]: the ports implemented on SQL, each unit of work in one transaction.
+//! [`DieselStore`]: the ports implemented on SQL, each unit of work in one
+//! transaction. Accounts come from an [`Accounts`] implementation (pwreset's
+//! own tables, or another application's); pwreset's state lives in one of the
+//! [`StateLayout`] table sets.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -13,10 +18,10 @@ use pwreset_domain::{
 };
 use thiserror::Error;
 
+use super::accounts::{Accounts, Credentials, PwresetAccounts};
 use super::connection::{Backend, DatabaseUrl, DbConnection, DbError, Pool, PoolOptions};
-use super::dialect;
-use super::rows::{AuditRow, GroupRow, TokenRow, UserRow};
-use super::schema::{audit_events, groups, mail_outbox, reset_tokens, settings, users};
+use super::schema::settings;
+use super::state::{StateLayout, StateTables};
 use crate::faults::{FaultPoint, Faults};
 use crate::hashid::Hashids;
 
@@ -29,6 +34,9 @@ pub struct DieselStore {
     pool: Pool,
     backend: Backend,
     faults: Faults,
+    accounts: Arc<dyn Accounts>,
+    layout: StateLayout,
+    tables: &'static dyn StateTables,
 }
 
 /// Why the hashid salt could not be settled.
@@ -69,18 +77,25 @@ fn db_error(context: &'static str) -> impl FnOnce(DieselError) -> StoreError {
     move |e| StoreError::new(context, e)
 }
 
-fn naive(t: DateTime<Utc>) -> chrono::NaiveDateTime {
-    t.naive_utc()
-}
-
 impl DieselStore {
-    /// Connects to the database (without migrating it).
+    /// Connects to the database (without migrating it), for pwreset's own
+    /// accounts and the plain table set.
     ///
     /// # Errors
     /// See [`super::connect_pool`].
     pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, DbError> {
         let pool = super::connect_pool(url, options)?;
-        Ok(Self { pool, backend: url.backend(), faults: Faults::default() })
+        Ok(Self::with_accounts(pool, url.backend(), Arc::new(PwresetAccounts), StateLayout::Plain))
+    }
+
+    /// A store over `accounts`, keeping pwreset's state in `layout`'s tables.
+    pub fn with_accounts(
+        pool: Pool,
+        backend: Backend,
+        accounts: Arc<dyn Accounts>,
+        layout: StateLayout,
+    ) -> Self {
+        Self { pool, backend, faults: Faults::default(), accounts, layout, tables: layout.tables() }
     }
 
     /// Which backend it talks to.
@@ -106,12 +121,18 @@ impl DieselStore {
         conn.ping().map_err(db_error("the database does not answer"))
     }
 
-    /// Applies pending migrations; returns the versions applied.
+    /// Applies pending migrations of this store's table set; returns the
+    /// versions applied.
     ///
     /// # Errors
     /// [`DbError`] when no connection is available or a migration fails.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
-        super::run_migrations(&mut *self.pool.get()?)
+        let mut conn = self.pool.get()?;
+        let conn = &mut *conn;
+        match self.layout {
+            StateLayout::Plain => super::run_migrations(conn),
+            StateLayout::Prefixed => super::run_state_migrations(conn),
+        }
     }
 
     /// A pooled connection, waited for until the pool's timeout or this
@@ -176,10 +197,9 @@ impl DieselStore {
     /// # Errors
     /// [`StoreError`] when storage cannot be read.
     pub fn outbox_counts(&self) -> Result<(u64, u64, u64), StoreError> {
-        let rows: Vec<(String, i64)> = mail_outbox::table
-            .group_by(mail_outbox::status)
-            .select((mail_outbox::status, diesel::dsl::count_star()))
-            .load(&mut *self.conn()?)
+        let rows = self
+            .tables
+            .outbox_counts(&mut *self.conn()?)
             .map_err(db_error("counting the outbox"))?;
         let count =
             |state: &str| rows.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n as u64);
@@ -191,11 +211,7 @@ impl DieselStore {
     /// # Errors
     /// [`StoreError`] when the update fails.
     pub fn set_status(&self, id: UserId, status: UserStatus) -> Result<bool, StoreError> {
-        let n = diesel::update(users::table.find(id.get()))
-            .set(users::status.eq(status.as_str()))
-            .execute(&mut self.conn()?)
-            .map_err(db_error("updating a user's status"))?;
-        Ok(n == 1)
+        self.accounts.set_status(&mut *self.conn()?, id, status)
     }
 }
 
@@ -213,8 +229,7 @@ impl DieselStore {
     /// # Panics
     /// When the database cannot be read.
     pub fn audit_kinds(&self) -> Vec<String> {
-        use super::schema::audit_events::dsl::*;
-        audit_events.order(id.asc()).select(kind).load(&mut *self.pool().get().unwrap()).unwrap()
+        self.tables.audit_kinds(&mut self.pool.get().unwrap()).unwrap()
     }
 
     /// Stores a live token without revoking the user's others.
@@ -227,15 +242,8 @@ impl DieselStore {
         secret: &pwreset_domain::ResetSecret,
         expires: DateTime<Utc>,
     ) {
-        use super::schema::reset_tokens::dsl::*;
-        diesel::insert_into(reset_tokens)
-            .values((
-                user_id.eq(user.get()),
-                digest.eq(secret.digest().as_bytes().as_slice()),
-                created_at.eq(naive(Utc::now())),
-                expires_at.eq(naive(expires)),
-            ))
-            .execute(&mut *self.pool().get().unwrap())
+        self.tables
+            .plant_token(&mut self.pool.get().unwrap(), user, &secret.digest(), Utc::now(), expires)
             .unwrap();
     }
 
@@ -244,84 +252,14 @@ impl DieselStore {
     /// # Panics
     /// When the database cannot be read.
     pub fn outbox_rows(&self) -> Vec<(String, Option<String>, Option<String>)> {
-        use super::schema::mail_outbox::dsl::*;
-        mail_outbox
-            .order(id.asc())
-            .select((status, body_text, body_html))
-            .load(&mut *self.pool().get().unwrap())
-            .unwrap()
+        self.tables.outbox_rows(&mut self.pool.get().unwrap()).unwrap()
     }
-}
-
-fn load_profile(conn: &mut DbConnection, id: i64) -> Result<Option<UserProfile>, StoreError> {
-    let row = users::table
-        .inner_join(groups::table)
-        .filter(users::id.eq(id))
-        .select((UserRow::as_select(), GroupRow::as_select()))
-        .first::<(UserRow, GroupRow)>(conn)
-        .optional()
-        .map_err(db_error("reading a user"))?;
-    row.map(|(user, group)| Ok(UserProfile { user: user.try_into()?, group: group.try_into()? }))
-        .transpose()
-}
-
-fn insert_audit(conn: &mut DbConnection, record: &AuditRecord) -> QueryResult<usize> {
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::kind.eq(record.kind.as_str()),
-            audit_events::user_id.eq(record.user_id.map(UserId::get)),
-            audit_events::client_ip.eq(record.client.ip.as_deref()),
-            audit_events::user_agent.eq(record.client.user_agent.as_deref()),
-            audit_events::correlation_id.eq(record.client.correlation_id.as_deref()),
-            audit_events::detail.eq(record.detail.as_deref()),
-            audit_events::created_at.eq(naive(record.at)),
-        ))
-        .execute(conn)
-}
-
-/// Longest error text kept in the outbox.
-const MAX_ERROR_LEN: usize = 1000;
-
-fn enqueue_mail(
-    conn: &mut DbConnection,
-    mail: &OutgoingMail,
-    at: DateTime<Utc>,
-) -> QueryResult<usize> {
-    diesel::insert_into(mail_outbox::table)
-        .values((
-            mail_outbox::kind.eq(mail.kind.as_str()),
-            mail_outbox::recipient.eq(&mail.to),
-            mail_outbox::subject.eq(&mail.subject),
-            mail_outbox::body_text.eq(&mail.text),
-            mail_outbox::body_html.eq(&mail.html),
-            mail_outbox::next_attempt_at.eq(naive(at)),
-            mail_outbox::created_at.eq(naive(at)),
-        ))
-        .execute(conn)
-}
-
-/// Revokes the user's outstanding tokens except `keep`.
-fn revoke_outstanding(
-    conn: &mut DbConnection,
-    user: UserId,
-    keep: Option<i64>,
-    at: DateTime<Utc>,
-) -> QueryResult<usize> {
-    let outstanding = reset_tokens::table
-        .filter(reset_tokens::user_id.eq(user.get()))
-        .filter(reset_tokens::used_at.is_null())
-        .filter(reset_tokens::revoked_at.is_null())
-        .filter(reset_tokens::id.ne(keep.unwrap_or(0)));
-    diesel::update(outstanding).set(reset_tokens::revoked_at.eq(naive(at))).execute(conn)
 }
 
 impl ResetStore for DieselStore {
     fn find_token(&self, digest: &SecretDigest) -> Result<Option<ResetToken>, StoreError> {
-        reset_tokens::table
-            .filter(reset_tokens::digest.eq(digest.as_bytes().as_slice()))
-            .select(TokenRow::as_select())
-            .first::<TokenRow>(&mut self.conn()?)
-            .optional()
+        self.tables
+            .find_token(&mut *self.conn()?, digest)
             .map_err(db_error("looking up a reset token"))?
             .map(ResetToken::try_from)
             .transpose()
@@ -331,74 +269,52 @@ impl ResetStore for DieselStore {
         // The first statement writes, so SQLite takes its write lock (waiting
         // for the busy timeout) before reading anything; the servers lock the
         // user's row first.
+        let tables = self.tables;
         self.conn()?
             .transaction(|conn| {
-                dialect::lock_user(conn, token.user_id.get())?;
-                revoke_outstanding(conn, token.user_id, None, token.created_at)?;
-                diesel::insert_into(reset_tokens::table)
-                    .values((
-                        reset_tokens::user_id.eq(token.user_id.get()),
-                        reset_tokens::digest.eq(token.digest.as_bytes().as_slice()),
-                        reset_tokens::created_at.eq(naive(token.created_at)),
-                        reset_tokens::expires_at.eq(naive(token.expires_at)),
-                    ))
-                    .execute(conn)?;
+                self.accounts.lock_user(conn, token.user_id)?;
+                tables.revoke_outstanding(conn, token.user_id, None, token.created_at)?;
+                tables.insert_token(conn, token)?;
                 if let Some(mail) = &token.mail {
-                    enqueue_mail(conn, mail, token.created_at)?;
+                    tables.enqueue_mail(conn, mail, token.created_at)?;
                 }
-                insert_audit(conn, &token.audit)?;
-                Ok(())
+                tables.insert_audit(conn, &token.audit)
             })
             .map_err(db_error("issuing a reset token"))
     }
 
     fn complete_reset(&self, reset: &CompletedReset) -> Result<ResetCommit, StoreError> {
-        let at = naive(reset.at);
+        let tables = self.tables;
         let outcome = self.conn()?.transaction::<_, TxError<ResetCommit>, _>(|conn| {
             // Units of work on one user take turns (the user's row lock on the
             // servers, the write lock on SQLite). Consuming the token is the
             // first write: concurrent resets with one secret wait for each
             // other and then re-check the condition, so exactly one of them
             // sees a live token.
-            dialect::lock_user(conn, reset.user_id.get())?;
-            let consumed = diesel::update(
-                reset_tokens::table
-                    .filter(reset_tokens::id.eq(reset.token_id))
-                    .filter(reset_tokens::user_id.eq(reset.user_id.get()))
-                    .filter(reset_tokens::used_at.is_null())
-                    .filter(reset_tokens::revoked_at.is_null())
-                    .filter(reset_tokens::expires_at.gt(at)),
-            )
-            .set(reset_tokens::used_at.eq(at))
-            .execute(conn)?;
-            if consumed == 0 {
+            self.accounts.lock_user(conn, reset.user_id)?;
+            if tables.consume_token(conn, reset.token_id, reset.user_id, reset.at)? == 0 {
                 return Err(TxError::Stop(ResetCommit::TokenNotLive));
             }
             self.faults.check(FaultPoint::AfterTokenUpdate).map_err(TxError::Store)?;
 
-            let changed = diesel::update(
-                users::table
-                    .filter(users::id.eq(reset.user_id.get()))
-                    .filter(users::status.eq(UserStatus::Active.as_str())),
-            )
-            .set((
-                users::password.eq(reset.password_hash.expose()),
-                users::security_stamp.eq(reset.security_stamp.as_str()),
-                users::updated_at.eq(at),
-            ))
-            .execute(conn)?;
-            if changed == 0 {
+            let credentials = Credentials {
+                user: reset.user_id,
+                password_hash: &reset.password_hash,
+                security_stamp: &reset.security_stamp,
+                at: reset.at,
+            };
+            if !self.accounts.set_credentials(conn, &credentials).map_err(TxError::Store)? {
                 return Err(TxError::Stop(ResetCommit::UserNotActive));
             }
-            revoke_outstanding(conn, reset.user_id, Some(reset.token_id), reset.at)?;
+            tables.revoke_outstanding(conn, reset.user_id, Some(reset.token_id), reset.at)?;
             if let Some(notice) = &reset.notice {
-                enqueue_mail(conn, notice, reset.at)?;
+                tables.enqueue_mail(conn, notice, reset.at)?;
             }
-            insert_audit(conn, &reset.audit)?;
-            let profile = load_profile(conn, reset.user_id.get())
+            tables.insert_audit(conn, &reset.audit)?;
+            self.accounts
+                .profile(conn, reset.user_id)
                 .map_err(TxError::Store)?
-                .ok_or_else(|| TxError::Store(StoreError::msg("user vanished during reset")))?;
-            Ok(profile)
+                .ok_or_else(|| TxError::Store(StoreError::msg("user vanished during reset")))
         });
         match outcome {
             Ok(profile) => Ok(ResetCommit::Applied(Box::new(profile))),
@@ -411,62 +327,20 @@ impl ResetStore for DieselStore {
 
 impl UserStore for DieselStore {
     fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        dialect::user_by_email(&mut *self.conn()?, &email.normalized())
-            .map_err(db_error("looking up a user by email"))?
-            .map(User::try_from)
-            .transpose()
+        self.accounts.user_by_email(&mut *self.conn()?, email)
     }
 
     fn find_profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError> {
-        load_profile(&mut *self.conn()?, id.get())
+        self.accounts.profile(&mut *self.conn()?, id)
     }
 
     fn find_group(&self, group: &GroupRef) -> Result<Option<Group>, StoreError> {
-        let mut conn = self.conn()?;
-        let query = groups::table.select(GroupRow::as_select());
-        let row = match group {
-            GroupRef::Id(id) => query.filter(groups::id.eq(id.get())).first::<GroupRow>(&mut conn),
-            GroupRef::Name(name) => {
-                query.filter(groups::name.eq(name)).first::<GroupRow>(&mut conn)
-            }
-        };
-        row.optional().map_err(db_error("looking up a group"))?.map(Group::try_from).transpose()
+        self.accounts.group(&mut *self.conn()?, group)
     }
 
     fn create_user(&self, new: &NewUser) -> Result<UserProfile, CreateUserError> {
-        let settings_json = serde_json::to_string(&new.settings)
-            .map_err(|e| StoreError::new("serialising user settings", e))?;
         let created = self.conn()?.transaction::<_, TxError<CreateUserError>, _>(|conn| {
-            // Inserting first: the unique index on lower(email) and the
-            // foreign key on group_id decide, race-free.
-            let inserted = diesel::insert_into(users::table)
-                .values((
-                    users::email.eq(new.email.as_str()),
-                    users::nick.eq(&new.nickname),
-                    users::password.eq(new.password_hash.expose()),
-                    users::status.eq(new.status.as_str()),
-                    users::settings.eq(&settings_json),
-                    users::group_id.eq(new.group_id.get()),
-                    users::created_at.eq(naive(new.created_at)),
-                    users::updated_at.eq(naive(new.created_at)),
-                    users::security_stamp.eq(new.security_stamp.as_str()),
-                ))
-                .execute(conn);
-            match inserted {
-                Ok(_) => {}
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                    return Err(TxError::Stop(CreateUserError::EmailTaken));
-                }
-                Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
-                    return Err(TxError::Stop(CreateUserError::UnknownGroup(new.group_id)));
-                }
-                Err(e) => return Err(e.into()),
-            }
-            let user = dialect::user_by_email(conn, &new.email.normalized())?
-                .ok_or_else(|| TxError::Store(StoreError::msg("user vanished after insert")))?;
-            load_profile(conn, user.id())
-                .map_err(TxError::Store)?
-                .ok_or_else(|| TxError::Store(StoreError::msg("user vanished after insert")))
+            self.accounts.create_user(conn, new).map_err(TxError::Stop)
         });
         created.map_err(|e| match e {
             TxError::Stop(e) => e,
@@ -478,29 +352,21 @@ impl UserStore for DieselStore {
 
 impl AuditLog for DieselStore {
     fn record(&self, record: &AuditRecord) -> Result<(), StoreError> {
-        insert_audit(&mut *self.conn()?, record)
-            .map(drop)
+        self.tables
+            .insert_audit(&mut *self.conn()?, record)
             .map_err(db_error("recording an audit event"))
     }
 
     fn record_all(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let tables = self.tables;
         self.conn()?
-            .transaction(|conn| records.iter().try_for_each(|r| insert_audit(conn, r).map(drop)))
+            .transaction(|conn| records.iter().try_for_each(|r| tables.insert_audit(conn, r)))
             .map_err(db_error("recording audit events"))
     }
 
     fn list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut select = audit_events::table
-            .filter(audit_events::created_at.ge(naive(query.since)))
-            .order((audit_events::created_at.desc(), audit_events::id.desc()))
-            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
-            .select(AuditRow::as_select())
-            .into_boxed();
-        if let Some(user) = query.user {
-            select = select.filter(audit_events::user_id.eq(user.get()));
-        }
-        select
-            .load::<AuditRow>(&mut *self.conn()?)
+        self.tables
+            .list_audit(&mut *self.conn()?, query)
             .map_err(db_error("listing audit events"))?
             .into_iter()
             .map(AuditRecord::try_from)
@@ -510,27 +376,15 @@ impl AuditLog for DieselStore {
 
 impl Sweeper for DieselStore {
     fn sweep(&self, cutoff: DateTime<Utc>, batch: usize) -> Result<SweepReport, StoreError> {
-        let (cutoff, limit) = (naive(cutoff), i64::try_from(batch.max(1)).unwrap_or(i64::MAX));
+        let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
         let mut report = SweepReport::default();
         let mut conn = self.conn()?;
         // Each batch: pick ids, delete them, commit. Selecting first keeps the
         // SQL portable (no DELETE … LIMIT) and each transaction short.
         loop {
-            let deleted = conn
-                .transaction(|c| {
-                    let ids: Vec<i64> = reset_tokens::table
-                        .filter(
-                            reset_tokens::used_at
-                                .lt(cutoff)
-                                .or(reset_tokens::revoked_at.lt(cutoff))
-                                .or(reset_tokens::expires_at.lt(cutoff)),
-                        )
-                        .select(reset_tokens::id)
-                        .limit(limit)
-                        .load(c)?;
-                    diesel::delete(reset_tokens::table.filter(reset_tokens::id.eq_any(&ids)))
-                        .execute(c)
-                })
+            let deleted = self
+                .tables
+                .sweep_tokens(&mut conn, cutoff, limit)
                 .map_err(db_error("sweeping reset tokens"))?;
             report.tokens += deleted as u64;
             if (deleted as i64) < limit {
@@ -538,17 +392,9 @@ impl Sweeper for DieselStore {
             }
         }
         loop {
-            let deleted = conn
-                .transaction(|c| {
-                    let ids: Vec<i64> = mail_outbox::table
-                        .filter(mail_outbox::status.ne("pending"))
-                        .filter(mail_outbox::created_at.lt(cutoff))
-                        .select(mail_outbox::id)
-                        .limit(limit)
-                        .load(c)?;
-                    diesel::delete(mail_outbox::table.filter(mail_outbox::id.eq_any(&ids)))
-                        .execute(c)
-                })
+            let deleted = self
+                .tables
+                .sweep_mails(&mut conn, cutoff, limit)
                 .map_err(db_error("sweeping the mail outbox"))?;
             report.mails += deleted as u64;
             if (deleted as i64) < limit {
@@ -567,14 +413,15 @@ impl Outbox for DieselStore {
         limit: usize,
     ) -> Result<Vec<QueuedMail>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows =
-            dialect::claim_outbox(&mut *self.conn()?, naive(now), naive(lease_until), limit)
-                .map_err(db_error("claiming queued emails"))?;
+        let mut rows = self
+            .tables
+            .claim(&mut *self.conn()?, now, lease_until, limit)
+            .map_err(db_error("claiming queued emails"))?;
         rows.sort_by_key(|r| r.id);
         rows.into_iter()
             .map(|row| {
                 let corrupt = |what: &str| {
-                    StoreError::msg(format!("mail_outbox row {} is invalid: {what}", row.id))
+                    StoreError::msg(format!("outbox row {} is invalid: {what}", row.id))
                 };
                 let kind = MailKind::parse(&row.kind).ok_or_else(|| corrupt("unknown kind"))?;
                 let (Some(text), Some(html)) = (row.body_text, row.body_html) else {
@@ -597,18 +444,7 @@ impl Outbox for DieselStore {
     }
 
     fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        diesel::update(mail_outbox::table.find(id))
-            .set((
-                mail_outbox::status.eq("sent"),
-                mail_outbox::sent_at.eq(naive(at)),
-                mail_outbox::body_text.eq(None::<String>),
-                mail_outbox::body_html.eq(None::<String>),
-                mail_outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-                mail_outbox::last_error.eq(None::<String>),
-            ))
-            .execute(&mut self.conn()?)
-            .map(drop)
-            .map_err(db_error("marking an email sent"))
+        self.tables.mark_sent(&mut *self.conn()?, id, at).map_err(db_error("marking an email sent"))
     }
 
     fn mark_failed(
@@ -617,35 +453,14 @@ impl Outbox for DieselStore {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let error: String = error.chars().take(MAX_ERROR_LEN).collect();
-        let row = mail_outbox::table.find(id);
-        let done = match retry_at {
-            Some(at) => diesel::update(row)
-                .set((
-                    mail_outbox::next_attempt_at.eq(naive(at)),
-                    mail_outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-                    mail_outbox::last_error.eq(&error),
-                ))
-                .execute(&mut self.conn()?),
-            None => diesel::update(row)
-                .set((
-                    mail_outbox::status.eq("failed"),
-                    mail_outbox::body_text.eq(None::<String>),
-                    mail_outbox::body_html.eq(None::<String>),
-                    mail_outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-                    mail_outbox::last_error.eq(&error),
-                ))
-                .execute(&mut self.conn()?),
-        };
-        done.map(drop).map_err(db_error("recording a failed delivery"))
+        self.tables
+            .mark_failed(&mut *self.conn()?, id, error, retry_at)
+            .map_err(db_error("recording a failed delivery"))
     }
 
     fn pending(&self) -> Result<u64, StoreError> {
-        let n: i64 = mail_outbox::table
-            .filter(mail_outbox::status.eq("pending"))
-            .count()
-            .get_result(&mut self.conn()?)
-            .map_err(db_error("counting queued emails"))?;
+        let n =
+            self.tables.pending(&mut *self.conn()?).map_err(db_error("counting queued emails"))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }
