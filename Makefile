@@ -9,7 +9,7 @@ export PWRESET_TEST_POSTGRES_URL PWRESET_TEST_MYSQL_URL
 
 # Optional cargo features, e.g. FEATURES=mysql (needs libmariadb-dev and pkg-config).
 FEATURES ?=
-CARGO_FEATURES = $(if $(FEATURES),--features pwreset-server/$(FEATURES) --features pwreset-infra/$(FEATURES))
+CARGO_FEATURES = $(if $(FEATURES),--features pwreset-server/$(FEATURES) --features pwreset-infra/$(FEATURES) --features pwreset-cloudreve/$(FEATURES))
 
 # Budgets of the hostile-input runs (CI uses these fixed values; raise them to search harder).
 FUZZ_RUNS ?= 200000
@@ -29,7 +29,7 @@ run: ## serve on http://127.0.0.1:5212 with the SQLite database ./data/pwreset.d
 build: ## release build of the pwreset binary (target/release/pwreset)
 	$(CARGO) build --release -p pwreset-server --bin pwreset $(CARGO_FEATURES)
 
-test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL), HTTP, end to end
+test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL, Cloudreve), HTTP, end to end
 	$(CARGO) test --workspace $(CARGO_FEATURES)
 
 lint: ## rustfmt check and clippy with warnings denied

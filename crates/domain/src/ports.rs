@@ -361,6 +361,9 @@ pub struct ResetLinkMail<'a> {
     pub ttl: chrono::Duration,
     /// Preferred language; the composer's default when `None`.
     pub language: Option<Language>,
+    /// The user's own language tag as stored (e.g. `ja-JP`), for composers
+    /// that keep per-language templates of their own.
+    pub user_language: Option<&'a str>,
 }
 
 /// What the "password changed" email says.

@@ -196,7 +196,7 @@ fn issue_token(config: &Config, email: &str) -> Result<(), String> {
     let email = Email::parse(email).map_err(|e| format!("--email: {e}"))?;
     let wired = wire(config)?;
     let ttl = chrono::Duration::from_std(config.token_ttl).map_err(|e| e.to_string())?;
-    let policy = LinkPolicy { ttl, site_url: config.site_url.clone() };
+    let policy = LinkPolicy { ttl, site_url: wired.config.site_url.clone() };
     let link = IssueResetLink::new(&wired.ports, policy)
         .execute(IssueLinkCommand { email, client: ClientInfo::default(), channel: "cli" })
         .map_err(|e| match e {

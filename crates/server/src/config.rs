@@ -23,6 +23,7 @@ pub const DEFAULT_MAIL: &str = "file:./data/outbox";
 /// Every setting, by its environment name. A configuration file uses the
 /// same names in lower case without the prefix (`bcrypt_cost = 10`).
 pub const SETTINGS: &[&str] = &[
+    "PWRESET_ACCOUNTS",
     "PWRESET_DATABASE_URL",
     "PWRESET_BIND",
     "PWRESET_SITE_URL",
@@ -138,9 +139,48 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whose accounts pwreset resets (`PWRESET_ACCOUNTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountsMode {
+    /// `pwreset`: its own `users`, `groups` and `settings` tables.
+    Pwreset,
+    /// `cloudreve`: a Cloudreve V4 database's own accounts and settings.
+    Cloudreve,
+}
+
+impl AccountsMode {
+    /// The configured name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pwreset => "pwreset",
+            Self::Cloudreve => "cloudreve",
+        }
+    }
+}
+
+/// Which settings were given rather than defaulted: in Cloudreve mode the
+/// Cloudreve's own settings fill the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Explicit {
+    /// `PWRESET_SITE_URL`.
+    pub site_url: bool,
+    /// `PWRESET_SITE_NAME`.
+    pub site_name: bool,
+    /// `PWRESET_LOGIN_URL`.
+    pub login_url: bool,
+    /// `PWRESET_MAIL`.
+    pub mail: bool,
+    /// `PWRESET_MAIL_FROM`.
+    pub mail_from: bool,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `PWRESET_ACCOUNTS`.
+    pub accounts: AccountsMode,
+    /// Which of the settings below were given explicitly.
+    pub explicit: Explicit,
     /// `PWRESET_DATABASE_URL`.
     pub database_url: DatabaseUrl,
     /// `PWRESET_BIND`.
@@ -266,7 +306,8 @@ fn parse_limit(setting: &'static str, raw: &str) -> Result<Option<Limit>, Config
 
 /// The sender used when `PWRESET_MAIL_FROM` is unset: `{site} <noreply@{host}>`,
 /// with `localhost` for an IP address or a bare name.
-fn default_sender(site_name: &str, site_url: &str) -> String {
+/// The sender used when `PWRESET_MAIL_FROM` is unset: `"<site name>" <noreply@<site host>>`.
+pub fn default_sender(site_name: &str, site_url: &str) -> String {
     let host = site_url.split_once("://").map_or(site_url, |(_, rest)| rest);
     let host = host.split(['/', ':']).next().unwrap_or("");
     let host = if host.contains('.') && host.parse::<std::net::IpAddr>().is_err() {
@@ -308,6 +349,7 @@ impl Config {
             |set: bool| if set { "(set, hidden)".to_owned() } else { "(not set)".to_owned() };
         let limits_on = self.rate_limits != RateLimits::off();
         vec![
+            ("PWRESET_ACCOUNTS", self.accounts.as_str().to_owned()),
             ("PWRESET_DATABASE_URL", self.database_url.redacted()),
             ("PWRESET_BIND", self.bind.clone()),
             ("PWRESET_SITE_URL", self.site_url.clone()),
@@ -377,6 +419,24 @@ impl Config {
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let accounts = match get("PWRESET_ACCOUNTS").as_deref().map(str::trim) {
+            None | Some("pwreset") => AccountsMode::Pwreset,
+            Some("cloudreve") => AccountsMode::Cloudreve,
+            Some(other) => {
+                return Err(bad(
+                    "PWRESET_ACCOUNTS",
+                    format!("must be pwreset or cloudreve, got {other:?}"),
+                ));
+            }
+        };
+        let explicit = Explicit {
+            site_url: get("PWRESET_SITE_URL").is_some(),
+            site_name: get("PWRESET_SITE_NAME").is_some(),
+            login_url: get("PWRESET_LOGIN_URL").is_some(),
+            mail: get("PWRESET_MAIL").is_some(),
+            mail_from: get("PWRESET_MAIL_FROM").is_some(),
+        };
 
         let database_url = DatabaseUrl::parse(
             &get("PWRESET_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
@@ -632,6 +692,8 @@ impl Config {
         );
 
         Ok(Self {
+            accounts,
+            explicit,
             database_url,
             bind,
             site_url,

@@ -26,6 +26,8 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// and stops the mail worker.
 pub fn serve(config: Config) -> Result<(), String> {
     let mut wired = wire(&config)?;
+    // In Cloudreve mode the Cloudreve's settings fill in what was not set.
+    let config = wired.config.clone();
     let refusals = wired.buffer_refusals()?;
     let metrics = Arc::new(Metrics::default());
     wired.hasher.observe_with(Arc::new(HashWaits(metrics.clone())));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pwreset_domain::Language;
-use pwreset_domain::ports::Ports;
+use pwreset_domain::ports::{MailComposer, PasswordHasher, Ports};
 use pwreset_infra::audit::BufferedAuditLog;
 use pwreset_infra::db::PoolOptions;
 use pwreset_infra::{
@@ -12,7 +12,9 @@ use pwreset_infra::{
 };
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat};
+use pwreset_infra::mail::MailTarget;
+
+use crate::config::{AccountsMode, Config, LogFormat};
 
 /// How long a reset may wait for a bcrypt slot before answering "busy".
 const HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,11 +42,15 @@ pub fn init_tracing(
     guard
 }
 
-/// Everything a command needs: the store and the ports over the configured adapters.
+/// Everything a command needs: the store and the ports over the configured
+/// adapters, and the configuration in effect (in Cloudreve mode, the
+/// Cloudreve's own settings fill what was not set explicitly).
 pub struct Wired {
     pub store: Arc<DieselStore>,
+    /// bcrypt's queue, for metrics (idle in Cloudreve mode).
     pub hasher: Arc<BcryptHasher>,
     pub ports: Ports,
+    pub config: Config,
 }
 
 /// How many refusal events may wait for the audit writer, and how many it
@@ -67,31 +73,119 @@ impl Wired {
 /// Connects to the database, applies pending migrations, settles the hashid
 /// salt and builds the ports.
 pub fn wire(config: &Config) -> Result<Wired, String> {
-    let options = PoolOptions::for_backend(config.database_url.backend());
-    let store = DieselStore::connect(&config.database_url, &options).map_err(|e| e.to_string())?;
-    let applied = store.migrate().map_err(|e| e.to_string())?;
-    if !applied.is_empty() {
-        tracing::info!(migrations = ?applied, "database migrated");
-    }
-    let salt =
-        store.ensure_hashid_salt(config.hashid_salt.as_deref()).map_err(|e| e.to_string())?;
-    let ids = HashidCodec::new(&salt).map_err(|e| e.to_string())?;
     let hasher =
         BcryptHasher::new(config.bcrypt_cost, config.bcrypt_concurrency, HASH_QUEUE_TIMEOUT)
             .map_err(|e| format!("PWRESET_BCRYPT_COST: {e}"))?;
-    let store = Arc::new(store);
     let hasher = Arc::new(hasher);
     let language = Language::from_tag(&config.default_language).unwrap_or(Language::EnUs);
+    let options = PoolOptions::for_backend(config.database_url.backend());
+    let (store, salt, config, mail, passwords): (
+        _,
+        _,
+        _,
+        Arc<dyn MailComposer>,
+        Arc<dyn PasswordHasher>,
+    ) = match config.accounts {
+        AccountsMode::Pwreset => {
+            let store =
+                DieselStore::connect(&config.database_url, &options).map_err(|e| e.to_string())?;
+            let applied = store.migrate().map_err(|e| e.to_string())?;
+            if !applied.is_empty() {
+                tracing::info!(migrations = ?applied, "database migrated");
+            }
+            let salt = store
+                .ensure_hashid_salt(config.hashid_salt.as_deref())
+                .map_err(|e| e.to_string())?;
+            let mail = Arc::new(TemplateComposer::new(config.site_name.clone(), language));
+            (Arc::new(store), salt, config.clone(), mail, hasher.clone())
+        }
+        AccountsMode::Cloudreve => {
+            let env = |name: &str| std::env::var(name).ok();
+            let site = pwreset_cloudreve::open(&config.database_url, &options, &env)
+                .map_err(|e| e.to_string())?;
+            let config = adopt_cloudreve(config, &site.settings)?;
+            let composer = pwreset_cloudreve::CloudreveComposer::new(
+                site.settings.reset_template.as_deref(),
+                pwreset_cloudreve::mail::SiteContext {
+                    name: config.site_name.clone(),
+                    url: config.site_url.clone(),
+                    logo: site.settings.logo.clone().unwrap_or_default(),
+                },
+                TemplateComposer::new(config.site_name.clone(), language),
+            );
+            tracing::info!(
+                templates = composer.template_count(),
+                "working on a Cloudreve V4 database's accounts"
+            );
+            let salt = site.settings.hash_id_salt.clone();
+            (
+                site.store,
+                salt,
+                config,
+                Arc::new(composer),
+                Arc::new(pwreset_cloudreve::CloudreveHasher),
+            )
+        }
+    };
+    let ids = HashidCodec::new(&salt).map_err(|e| e.to_string())?;
     let ports = Ports {
         users: store.clone(),
         tokens: store.clone(),
         audit: store.clone(),
         refusals: store.clone(),
-        mail: Arc::new(TemplateComposer::new(config.site_name.clone(), language)),
-        hasher: hasher.clone(),
+        mail,
+        hasher: passwords,
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
         ids: Arc::new(ids),
     };
-    Ok(Wired { store, hasher, ports })
+    Ok(Wired { store, hasher, ports, config })
+}
+
+/// The configuration with a Cloudreve's settings in the places pwreset's own
+/// were not given: link base (`siteURL`, first entry), site name, login page,
+/// mail server and sender.
+fn adopt_cloudreve(
+    config: &Config,
+    site: &pwreset_cloudreve::SiteSettings,
+) -> Result<Config, String> {
+    let mut config = config.clone();
+    if config.hashid_salt.as_ref().is_some_and(|salt| *salt != site.hash_id_salt) {
+        return Err("PWRESET_HASHID_SALT differs from the Cloudreve's hash_id_salt: every \
+                    link would name the wrong user. Unset it"
+            .into());
+    }
+    if !config.explicit.site_url {
+        if let Some(url) = &site.site_url {
+            let url = url.trim().trim_end_matches('/');
+            if url.starts_with("http://") || url.starts_with("https://") {
+                config.site_url = url.to_owned();
+            } else {
+                tracing::warn!(site_url = %url, "Cloudreve's siteURL is not an http(s) URL; set PWRESET_SITE_URL");
+            }
+        }
+        if !config.explicit.login_url {
+            config.login_url = format!("{}/session", config.site_url);
+        }
+    }
+    if !config.explicit.site_name
+        && let Some(name) = &site.site_name
+    {
+        config.site_name = name.trim().to_owned();
+    }
+    if !config.explicit.mail {
+        let url = site.smtp.url().ok_or(
+            "the Cloudreve has no mail server configured (smtpHost); configure one in its \
+             admin panel or set PWRESET_MAIL",
+        )?;
+        config.mail =
+            MailTarget::parse(&url).map_err(|e| format!("Cloudreve's SMTP settings: {e}"))?;
+    }
+    if !config.explicit.mail_from {
+        config.mail_from =
+            site.smtp.from().filter(|from| pwreset_infra::mail::is_mailbox(from)).unwrap_or_else(
+                || crate::config::default_sender(&config.site_name, &config.site_url),
+            );
+    }
+    Ok(config)
 }

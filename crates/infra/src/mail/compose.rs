@@ -199,6 +199,7 @@ mod tests {
             expires_at: Utc.with_ymd_and_hms(2026, 11, 27, 14, 4, 0).unwrap(),
             ttl: chrono::Duration::minutes(90),
             language,
+            user_language: None,
         })
     }
 

@@ -14,6 +14,7 @@ use super::dialect::ClaimedRow;
 use super::rows::{AuditRow, TokenRow};
 
 /// `(status, text body, html body)` of an outbox row.
+#[cfg(any(test, feature = "test-support"))]
 pub(in crate::db) type OutboxRowParts = (String, Option<String>, Option<String>);
 
 /// Longest error text kept in the outbox.
