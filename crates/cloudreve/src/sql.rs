@@ -98,6 +98,19 @@ impl Dialect {
 /// a zone-less UTC time.
 pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
+    // PostgreSQL prints whole-hour offsets as `+00`.
+    let padded;
+    let raw = match raw.len().checked_sub(3).map(|i| raw.split_at(i)) {
+        Some((head, zone))
+            if (zone.starts_with('+') || zone.starts_with('-'))
+                && zone[1..].bytes().all(|b| b.is_ascii_digit())
+                && head.ends_with(|c: char| c.is_ascii_digit()) =>
+        {
+            padded = format!("{raw}:00");
+            padded.as_str()
+        }
+        _ => raw,
+    };
     let words: Vec<&str> = raw.split_whitespace().collect();
     if words.len() >= 3 && (words[2].starts_with('+') || words[2].starts_with('-')) {
         let go = format!("{} {} {}", words[0], words[1], words[2]);
@@ -150,6 +163,7 @@ mod tests {
             ("2025-06-01 12:00:00.500000", half),
             ("2025-06-01 20:00:00.5 +0800 CST m=+0.034567890", half),
             ("2025-06-01 12:00:00 +0000 UTC", at),
+            ("2025-06-01 13:00:00.5+01", half),
         ] {
             assert_eq!(parse_time(raw), Some(expected), "{raw}");
         }

@@ -253,9 +253,13 @@ fn is_mysql(backend: Backend) -> bool {
     }
 }
 
-/// An SQL string literal.
+/// An SQL string literal (MySQL also reads backslashes as escapes).
 fn lit(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
+}
+
+fn lit_for(backend: Backend, value: &str) -> String {
+    if is_mysql(backend) { lit(&value.replace('\\', "\\\\")) } else { lit(value) }
 }
 
 /// A time literal as the backend's Cloudreve driver writes it: Go's
@@ -421,10 +425,10 @@ impl CloudreveDb {
                  VALUES ({}, {at}, {at}, {}, {}, {}, {}, {policy});",
                 q("groups"),
                 group.id.get(),
-                lit(&group.name),
+                lit_for(backend, &group.name),
                 max_storage.map_or("NULL".into(), |m| m.to_string()),
                 bytes_lit(backend, &group.permissions),
-                lit(&settings),
+                lit_for(backend, &settings),
             ));
         }
         if backend == Backend::Postgres {
@@ -475,6 +479,7 @@ impl CloudreveDb {
     pub fn set_setting(&self, name: &str, value: &str) {
         let q = |n: &str| Dialect(self.backend).table(n);
         let at = time_lit(self.backend, Utc::now());
+        let lit = |v: &str| lit_for(self.backend, v);
         self.execute(&format!("DELETE FROM {} WHERE name = {};", q("settings"), lit(name)));
         self.execute(&format!(
             "INSERT INTO {} (created_at, updated_at, name, value) VALUES ({at}, {at}, {}, {});",
@@ -489,6 +494,7 @@ impl CloudreveDb {
     pub fn add_user(&self, user: &CloudreveUser) -> i64 {
         let q = |n: &str| Dialect(self.backend).table(n);
         let at = time_lit(self.backend, user.at);
+        let lit = |v: &str| lit_for(self.backend, v);
         let mut settings = String::from(r#"{"version_retention":true,"version_retention_max":10"#);
         if let Some(language) = &user.language {
             settings.push_str(&format!(r#","email_language":"{language}""#));
@@ -500,7 +506,7 @@ impl CloudreveDb {
             q("users"),
             lit(&user.email),
             lit(&user.nick),
-            user.password.as_deref().map_or("NULL".into(), lit),
+            user.password.as_deref().map_or("NULL".into(), &lit),
             lit(user.status.as_str()),
             lit(&settings),
             user.group,

@@ -50,6 +50,15 @@ impl Env {
         }
     }
 
+    /// `PWRESET_ACCOUNTS=cloudreve` on an existing Cloudreve database: no
+    /// site URL, name or mail settings of pwreset's own (the Cloudreve's apply).
+    pub fn cloudreve(database_url: &str) -> Self {
+        let mut env = Self::with_database(database_url.to_owned(), None);
+        env.vars.retain(|(k, _)| k != "PWRESET_SITE_URL" && k != "PWRESET_BCRYPT_COST");
+        env.set("PWRESET_ACCOUNTS", "cloudreve");
+        env
+    }
+
     /// A temporary SQLite database (in a folder that does not exist yet).
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
