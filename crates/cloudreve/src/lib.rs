@@ -29,5 +29,5 @@ pub mod testing;
 pub use accounts::CloudreveAccounts;
 pub use mail::CloudreveComposer;
 pub use password::CloudreveHasher;
-pub use site::{CloudreveSite, OpenError, SiteSettings, SmtpSettings, open};
+pub use site::{CloudreveSite, OpenError, SiteSettings, SmtpSettings, inspect, open};
 pub use sql::parse_time;

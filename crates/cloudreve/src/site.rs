@@ -275,6 +275,36 @@ pub fn open(
     options: &PoolOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CloudreveSite, OpenError> {
+    let (pool, settings) = connect(url, options, env)?;
+    let backend = url.backend();
+    let store = DieselStore::with_accounts(
+        pool,
+        backend,
+        Arc::new(CloudreveAccounts::new(backend)),
+        StateLayout::Prefixed,
+    );
+    store.migrate()?;
+    Ok(CloudreveSite { store: Arc::new(store), settings })
+}
+
+/// What [`open`] checks and reads, without creating anything: for
+/// `pwreset config check`.
+///
+/// # Errors
+/// As [`open`].
+pub fn inspect(
+    url: &DatabaseUrl,
+    options: &PoolOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<SiteSettings, OpenError> {
+    connect(url, options, env).map(|(_, settings)| settings)
+}
+
+fn connect(
+    url: &DatabaseUrl,
+    options: &PoolOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(pwreset_infra::db::Pool, SiteSettings), OpenError> {
     if let DatabaseUrl::Sqlite(path) = url {
         // Never create an empty database where a Cloudreve's should be.
         if !path.is_file() {
@@ -288,14 +318,7 @@ pub fn open(
         check_schema(&mut conn, backend)?;
         read_settings(&mut conn, backend, env)?
     };
-    let store = DieselStore::with_accounts(
-        pool,
-        backend,
-        Arc::new(CloudreveAccounts::new(backend)),
-        StateLayout::Prefixed,
-    );
-    store.migrate()?;
-    Ok(CloudreveSite { store: Arc::new(store), settings })
+    Ok((pool, settings))
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use pwreset_domain::{ClientInfo, Email, GroupId, NewPassword, UserStatus};
 use pwreset_http::UserResponse;
 use serde::Serialize;
 
-use crate::config::Config;
+use pwreset_infra::db::PoolOptions;
+
+use crate::config::{AccountsMode, Config};
 use crate::wiring::wire;
 
 /// pwreset: the "forgot my password" flow of a Cloudreve-compatible account system.
@@ -136,6 +138,18 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
         Command::Token(TokenCommand::Sweep) => sweep(&config),
         Command::Config(ConfigCommand::Check) => {
+            // In Cloudreve mode, what the Cloudreve's settings make of it
+            // (read only: nothing is created).
+            let config = match config.accounts {
+                AccountsMode::Pwreset => config,
+                AccountsMode::Cloudreve => {
+                    let options = PoolOptions::for_backend(config.database_url.backend());
+                    let env = |name: &str| std::env::var(name).ok();
+                    let site = pwreset_cloudreve::inspect(&config.database_url, &options, &env)
+                        .map_err(|e| e.to_string())?;
+                    crate::wiring::adopt_cloudreve(&config, &site)?
+                }
+            };
             let settings: serde_json::Map<String, serde_json::Value> =
                 config.describe().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
             print_json(&settings)

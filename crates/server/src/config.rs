@@ -566,7 +566,12 @@ impl Config {
         };
         let mail = MailTarget::parse(&get("PWRESET_MAIL").unwrap_or_else(|| DEFAULT_MAIL.into()))
             .map_err(|e| bad("PWRESET_MAIL", e.to_string()))?;
-        if let MailTarget::File(dir) = &mail {
+        // (In Cloudreve mode an unset PWRESET_MAIL means Cloudreve's SMTP
+        // server, so the default folder is never used.)
+        let default_replaced = accounts == AccountsMode::Cloudreve && !explicit.mail;
+        if let MailTarget::File(dir) = &mail
+            && !default_replaced
+        {
             writable(dir).map_err(|e| bad("PWRESET_MAIL", e))?;
         }
         let mail_from = get("PWRESET_MAIL_FROM")

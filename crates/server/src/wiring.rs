@@ -145,7 +145,7 @@ pub fn wire(config: &Config) -> Result<Wired, String> {
 /// The configuration with a Cloudreve's settings in the places pwreset's own
 /// were not given: link base (`siteURL`, first entry), site name, login page,
 /// mail server and sender.
-fn adopt_cloudreve(
+pub fn adopt_cloudreve(
     config: &Config,
     site: &pwreset_cloudreve::SiteSettings,
 ) -> Result<Config, String> {

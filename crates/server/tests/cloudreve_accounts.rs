@@ -209,6 +209,40 @@ fn what_is_not_a_cloudreve_database_is_refused() {
     assert_eq!(db.backend(), Backend::Sqlite);
 }
 
+/// `config check` shows what the Cloudreve's settings make of the
+/// configuration, and creates nothing.
+#[test]
+fn config_check_shows_the_cloudreves_settings() {
+    let db = CloudreveDb::sqlite();
+    let before = db.tables();
+    let mut env = Env::cloudreve(&db.url);
+    env.set("CR_SETTING_siteName", "Overridden Cloud");
+    let config = env.cli_json(&["config", "check"], None);
+    assert_eq!(config["PWRESET_ACCOUNTS"], "cloudreve");
+    assert_eq!(config["PWRESET_SITE_URL"], "https://cloud.example.com");
+    assert_eq!(
+        config["PWRESET_SITE_NAME"], "Overridden Cloud",
+        "CR_SETTING_ wins, as in Cloudreve"
+    );
+    assert_eq!(config["PWRESET_LOGIN_URL"], "https://cloud.example.com/session");
+    assert_eq!(
+        config["PWRESET_MAIL"],
+        "smtp://smtp.cloudreve.com:***@smtp.cloudreve.com:25?tls=opportunistic",
+        "Cloudreve's SMTP settings, password hidden"
+    );
+    assert_eq!(config["PWRESET_MAIL_FROM"], "\"Example Cloud\" <no-reply@cloud.example.com>");
+    assert_eq!(db.tables(), before, "config check creates nothing");
+
+    env.set("PWRESET_SITE_URL", "https://reset.example.com");
+    env.set("PWRESET_MAIL", "log");
+    let config = env.cli_json(&["config", "check"], None);
+    assert_eq!(
+        config["PWRESET_SITE_URL"], "https://reset.example.com",
+        "pwreset's own setting wins"
+    );
+    assert_eq!(config["PWRESET_MAIL"], "log");
+}
+
 /// Users belong to Cloudreve: the CLI does not create them there.
 #[test]
 fn users_are_not_created_in_a_cloudreve() {
