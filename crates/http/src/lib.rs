@@ -234,6 +234,7 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
             scope
                 .app_data(state)
                 .app_data(json)
+                .wrap(from_fn(body::refuse_encoded_bodies))
                 .wrap(from_fn(ops::api_headers))
                 .wrap(from_fn(correlation_middleware))
                 .service(

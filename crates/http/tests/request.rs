@@ -150,6 +150,13 @@ async fn bad_input_is_40001_and_queues_nothing() {
         ("spaces", post(&json!({"email": "ja ne@example.com"})), "spaces"),
         ("wrong type", post(&json!({"email": 42})), "invalid type"),
         ("malformed", raw("{\"email\":"), "Malformed JSON"),
+        ("an array", raw(r#"["jane@example.com"]"#), "expected a map"),
+        ("null", raw("null"), "Invalid request body"),
+        (
+            "gzip-encoded",
+            raw(r#"{"email":"jane@example.com"}"#).insert_header(("Content-Encoding", "gzip")),
+            "Content-Encoding",
+        ),
         (
             "oversized",
             post(&json!({"email": "jane@example.com", "pad": "x".repeat(20_000)})),

@@ -108,6 +108,30 @@ async fn bad_input_is_40001_says_why_and_changes_nothing() {
         ("malformed JSON", raw("{\"password\": ", "application/json"), "Malformed JSON"),
         ("not an object", raw("[1,2]", "application/json"), "Invalid request body"),
         (
+            "an array whose values fit the fields in order",
+            raw(&json!([NEW_PASSWORD, secret]).to_string(), "application/json"),
+            "expected a map",
+        ),
+        ("a string", raw("\"x\"", "application/json"), "Invalid request body"),
+        (
+            "a gzip-encoded body",
+            raw(
+                &json!({"password": NEW_PASSWORD, "secret": secret}).to_string(),
+                "application/json",
+            )
+            .insert_header(("Content-Encoding", "gzip")),
+            "Content-Encoding",
+        ),
+        (
+            "a deflate-encoded body",
+            raw(
+                &json!({"password": NEW_PASSWORD, "secret": secret}).to_string(),
+                "application/json",
+            )
+            .insert_header(("Content-Encoding", "deflate")),
+            "Content-Encoding",
+        ),
+        (
             "wrong content type",
             raw(&json!({"password": NEW_PASSWORD, "secret": secret}).to_string(), "text/plain"),
             "Content-Type",
