@@ -62,7 +62,7 @@ pub use crate::envelope::{ApiError, Code, Envelope};
 pub use crate::frontend::{Frontend, FrontendSettings, configure_frontend};
 pub use crate::lane::StorageDeadline;
 pub use crate::metrics::{Gauge, Metrics, OpsProbe};
-pub use crate::ops::{configure_ops, security_headers};
+pub use crate::ops::{configure_health, configure_metrics, configure_ops, security_headers};
 pub use crate::pages::PageSettings;
 pub use crate::ratelimit::{Limit, RateLimits};
 pub use crate::user::{GroupResponse, UserResponse};

@@ -2,6 +2,12 @@
 //! answers), `GET /readyz` (the database answers, or a 503 within about a
 //! second) and `GET /metrics` (Prometheus text). And the headers every
 //! response carries.
+//!
+//! `/metrics` counts link requests by their real outcome (queued, unknown
+//! address, …): it must not be reachable by the public, or it would tell
+//! which addresses have accounts. [`configure_health`] is safe on the public
+//! listener; [`configure_metrics`] (and [`configure_ops`], both) belong on a
+//! private one.
 
 use std::time::Duration;
 
@@ -24,10 +30,13 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
+    // The reason (a host, a port, a user name) goes to the log, not to
+    // whoever asks.
     let unavailable = |error: String| {
+        tracing::warn!(%error, "not ready");
         HttpResponse::ServiceUnavailable()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({"status": "unavailable", "error": error}))
+            .json(json!({"status": "unavailable"}))
     };
     let Some(probe) = state.probe.clone() else {
         return HttpResponse::Ok().json(json!({"status": "ready"}));
@@ -61,8 +70,10 @@ async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         .body(state.metrics.render(&gauges))
 }
 
-/// Registers `/healthz`, `/readyz` and `/metrics`. Pass the result to `App::configure`.
-pub fn configure_ops(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
+/// Registers `/healthz` and `/readyz`: safe on the public listener (their
+/// answers say nothing about accounts, and nothing about the database's
+/// address). Pass the result to `App::configure`.
+pub fn configure_health(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.service(
             web::resource("/healthz")
@@ -72,16 +83,31 @@ pub fn configure_ops(state: web::Data<ApiState>) -> impl FnOnce(&mut web::Servic
         )
         .service(
             web::resource("/readyz")
-                .app_data(state.clone())
+                .app_data(state)
                 .wrap(from_fn(crate::correlation_middleware))
                 .route(web::get().to(readyz)),
-        )
-        .service(
+        );
+    }
+}
+
+/// Registers `/metrics`: for a private listener only (see the module docs).
+pub fn configure_metrics(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.service(
             web::resource("/metrics")
                 .app_data(state)
                 .wrap(from_fn(crate::correlation_middleware))
                 .route(web::get().to(metrics)),
         );
+    }
+}
+
+/// Registers `/healthz`, `/readyz` and `/metrics`, for a private operations
+/// listener. Pass the result to `App::configure`.
+pub fn configure_ops(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        configure_health(state.clone())(cfg);
+        configure_metrics(state)(cfg);
     }
 }
 

@@ -26,6 +26,8 @@ pub const SETTINGS: &[&str] = &[
     "PWRESET_ACCOUNTS",
     "PWRESET_DATABASE_URL",
     "PWRESET_BIND",
+    "PWRESET_OPS_BIND",
+    "PWRESET_METRICS_PUBLIC",
     "PWRESET_SITE_URL",
     "PWRESET_API_PREFIX",
     "PWRESET_HASHID_SALT",
@@ -185,6 +187,10 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// `PWRESET_BIND`.
     pub bind: String,
+    /// `PWRESET_OPS_BIND`: a private listener for `/healthz`, `/readyz`, `/metrics`.
+    pub ops_bind: Option<String>,
+    /// `PWRESET_METRICS_PUBLIC`: also serve `/metrics` on the public listener.
+    pub metrics_public: bool,
     /// `PWRESET_SITE_URL`: base of the links in emails, no trailing slash.
     pub site_url: String,
     /// `PWRESET_API_PREFIX`.
@@ -352,6 +358,8 @@ impl Config {
             ("PWRESET_ACCOUNTS", self.accounts.as_str().to_owned()),
             ("PWRESET_DATABASE_URL", self.database_url.redacted()),
             ("PWRESET_BIND", self.bind.clone()),
+            ("PWRESET_OPS_BIND", self.ops_bind.clone().unwrap_or_default()),
+            ("PWRESET_METRICS_PUBLIC", self.metrics_public.to_string()),
             ("PWRESET_SITE_URL", self.site_url.clone()),
             ("PWRESET_API_PREFIX", self.api_prefix.clone()),
             (
@@ -456,6 +464,19 @@ impl Config {
         if !bind.contains(':') {
             return Err(bad("PWRESET_BIND", format!("must be HOST:PORT, got {bind:?}")));
         }
+        let ops_bind = get("PWRESET_OPS_BIND").map(|b| b.trim().to_owned());
+        if let Some(ops) = &ops_bind {
+            if !ops.contains(':') {
+                return Err(bad("PWRESET_OPS_BIND", format!("must be HOST:PORT, got {ops:?}")));
+            }
+            if *ops == bind {
+                return Err(bad("PWRESET_OPS_BIND", "must differ from PWRESET_BIND"));
+            }
+        }
+        let metrics_public = get("PWRESET_METRICS_PUBLIC")
+            .map(|v| parse_bool("PWRESET_METRICS_PUBLIC", &v))
+            .transpose()?
+            .unwrap_or(false);
 
         let site_url = match get("PWRESET_SITE_URL") {
             Some(url) => {
@@ -701,6 +722,8 @@ impl Config {
             explicit,
             database_url,
             bind,
+            ops_bind,
+            metrics_public,
             site_url,
             api_prefix,
             hashid_salt,

@@ -13,11 +13,31 @@ use pwreset_infra::{BcryptHasher, DieselStore};
 /// How long readiness waits for a database connection.
 const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a count of the outbox is reused: scrapes, however frequent,
+/// cost the database at most one COUNT per this.
+const OUTBOX_COUNT_TTL: Duration = Duration::from_secs(5);
+
 /// The probe of `serve`.
 pub struct Probe {
     pub store: Arc<DieselStore>,
     pub hasher: Arc<BcryptHasher>,
     pub refusals: Arc<BufferedAuditLog>,
+    /// The last outbox count and when it was taken.
+    pub pending: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+}
+
+impl Probe {
+    fn pending(&self) -> Option<u64> {
+        let mut cached = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *cached {
+            Some((at, n)) if at.elapsed() < OUTBOX_COUNT_TTL => Some(n),
+            _ => {
+                let n = self.store.pending().ok()?;
+                *cached = Some((std::time::Instant::now(), n));
+                Some(n)
+            }
+        }
+    }
 }
 
 impl OpsProbe for Probe {
@@ -68,7 +88,7 @@ impl OpsProbe for Probe {
                 value: self.refusals.dropped() as f64,
             },
         ];
-        if let Ok(pending) = self.store.pending() {
+        if let Some(pending) = self.pending() {
             gauges.push(Gauge {
                 name: "pwreset_outbox_pending",
                 help: "Emails waiting in the outbox.",

@@ -83,6 +83,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         store: wired.store.clone(),
         hasher: wired.hasher.clone(),
         refusals: refusals.clone(),
+        pending: std::sync::Mutex::new(None),
     };
     let state = web::Data::new(
         ApiState::new(&wired.ports, settings)
@@ -119,14 +120,24 @@ pub fn serve(config: Config) -> Result<(), String> {
             "PWRESET_REVEAL_ACCOUNT_STATE=true: link requests tell strangers which addresses have accounts"
         );
     }
+    let metrics_public = config.metrics_public;
+    if metrics_public {
+        tracing::warn!(
+            "PWRESET_METRICS_PUBLIC=true: /metrics on the public listener tells readers which addresses have accounts"
+        );
+    }
+    let ops_state = state.clone();
     let served = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
-            let app = App::new()
+            let mut app = App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(security_headers))
                 .wrap(from_fn(correlation_middleware))
                 .configure(pwreset_http::configure(state.clone()))
-                .configure(pwreset_http::configure_ops(state.clone()));
+                .configure(pwreset_http::configure_health(state.clone()));
+            if metrics_public {
+                app = app.configure(pwreset_http::configure_metrics(state.clone()));
+            }
             // The frontend, when there is one, owns /session/* (its router
             // renders the reset page) and answers everything left: it goes last.
             match &frontend {
@@ -151,7 +162,32 @@ pub fn serve(config: Config) -> Result<(), String> {
                 "pwreset listening"
             );
         }
-        server.run().await.map_err(|e| e.to_string())
+        let ops = match &config.ops_bind {
+            Some(ops_bind) => {
+                let ops = HttpServer::new(move || {
+                    App::new()
+                        .wrap(from_fn(security_headers))
+                        .configure(pwreset_http::configure_ops(ops_state.clone()))
+                })
+                .workers(1)
+                .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+                .client_request_timeout(Duration::from_secs(10))
+                .bind(ops_bind)
+                .map_err(|e| format!("PWRESET_OPS_BIND: cannot listen on {ops_bind}: {e}"))?;
+                for addr in ops.addrs() {
+                    tracing::info!(address = %addr, "operations endpoints listening");
+                }
+                Some(ops.run())
+            }
+            None => None,
+        };
+        match ops {
+            Some(ops) => {
+                let (api, ops) = futures_join(server.run(), ops).await;
+                api.and(ops).map_err(|e| e.to_string())
+            }
+            None => server.run().await.map_err(|e| e.to_string()),
+        }
     });
     worker.stop(Duration::from_secs(SHUTDOWN_GRACE_SECS));
     sweeper.stop();
@@ -159,6 +195,17 @@ pub fn serve(config: Config) -> Result<(), String> {
     served?;
     tracing::info!("pwreset stopped");
     Ok(())
+}
+
+/// Runs both servers to their end (each stops on SIGINT/SIGTERM).
+async fn futures_join(
+    a: actix_web::dev::Server,
+    b: actix_web::dev::Server,
+) -> (std::io::Result<()>, std::io::Result<()>) {
+    let b = actix_web::rt::spawn(b);
+    let a = a.await;
+    let b = b.await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    (a, b)
 }
 
 /// A request's storage work stops waiting for a pooled connection once the

@@ -270,7 +270,9 @@ fn the_audit_trail_and_the_sweep_from_the_command_line() {
 
 #[test]
 fn health_readiness_and_metrics_of_the_real_server() {
-    let env = Env::sqlite();
+    let mut env = Env::sqlite();
+    let ops_port = support::smtp::free_port();
+    env.set("PWRESET_OPS_BIND", &format!("127.0.0.1:{ops_port}"));
     let server = env.serve();
     let get = |path: &str| ureq::get(&format!("{}{path}", server.base)).call().expect("HTTP 200");
     assert_eq!(get("/healthz").into_string().unwrap(), r#"{"status":"ok"}"#);
@@ -283,15 +285,25 @@ fn health_readiness_and_metrics_of_the_real_server() {
     ] {
         assert_eq!(health.header(header), Some(value), "{header}");
     }
-    let metrics = get("/metrics").into_string().unwrap();
+    // /metrics tells outcomes of link requests apart: never on the public listener.
+    let public = ureq::get(&format!("{}/metrics", server.base)).call();
+    assert!(matches!(public, Err(ureq::Error::Status(404, _))), "{public:?}");
+
+    let ops = |path: &str| {
+        ureq::get(&format!("http://127.0.0.1:{ops_port}{path}")).call().expect("HTTP 200")
+    };
+    assert_eq!(ops("/readyz").into_string().unwrap(), r#"{"status":"ready"}"#);
+    let metrics = ops("/metrics").into_string().unwrap();
     for name in [
         "pwreset_db_pool_connections ",
         "pwreset_outbox_pending 0",
         "pwreset_bcrypt_in_flight 0",
-        "pwreset_http_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\",code=\"-\"} 1",
+        "pwreset_http_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\",code=\"-\"} 2",
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
+    let api = ureq::get(&format!("http://127.0.0.1:{ops_port}/api/v4/openapi.json")).call();
+    assert!(matches!(api, Err(ureq::Error::Status(404, _))), "the API is not on the ops listener");
 }
 
 #[test]
