@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -37,10 +38,14 @@ impl std::fmt::Display for Limit {
     }
 }
 
-/// Most keys one limiter remembers; beyond it, keys whose state has expired
-/// are dropped first, and if none has, new keys are let through unlimited
-/// rather than growing memory without bound.
+/// Most keys one limiter shard remembers. When a shard is full of keys whose
+/// state has not expired, new keys share one overflow key of that shard
+/// until room frees up: memory stays bounded, no key is forgotten early, and
+/// nothing is ever let through unlimited for lack of room (under such a
+/// flood, new clients are limited together — closed, not open).
 const MAX_KEYS_PER_SHARD: usize = 16_384;
+/// The shared key of a full shard (no real key starts with a NUL).
+const OVERFLOW_KEY: &str = "\0overflow";
 const SHARDS: usize = 16;
 
 /// One limit over many keys.
@@ -49,15 +54,22 @@ pub struct Limiter {
     limit: Limit,
     shards: Vec<Mutex<HashMap<String, DateTime<Utc>>>>,
     hasher: RandomState,
+    capacity: usize,
 }
 
 impl Limiter {
     /// A limiter for `limit`.
     pub fn new(limit: Limit) -> Self {
+        Self::with_capacity(limit, MAX_KEYS_PER_SHARD)
+    }
+
+    /// A limiter remembering at most `per_shard` keys in each of its shards.
+    pub fn with_capacity(limit: Limit, per_shard: usize) -> Self {
         Self {
             limit,
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
+            capacity: per_shard.max(1),
         }
     }
 
@@ -66,6 +78,13 @@ impl Limiter {
     pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
         let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut key = key;
+        if !map.contains_key(key) && map.len() >= self.capacity {
+            map.retain(|_, t| *t > now);
+            if map.len() >= self.capacity {
+                key = OVERFLOW_KEY;
+            }
+        }
         let (interval, tolerance) = (self.limit.interval(), self.limit.tolerance());
         // "Theoretical arrival time": when the key's allowance is back to full.
         let tat = map.get(key).copied().unwrap_or(now).max(now);
@@ -73,14 +92,27 @@ impl Limiter {
         if earliest > now {
             return Err((earliest - now).to_std().unwrap_or(Duration::ZERO));
         }
-        if map.len() >= MAX_KEYS_PER_SHARD && !map.contains_key(key) {
-            map.retain(|_, t| *t > now);
-            if map.len() >= MAX_KEYS_PER_SHARD {
-                return Ok(());
-            }
-        }
         map.insert(key.to_owned(), tat + interval);
         Ok(())
+    }
+}
+
+/// The rate-limit key of a client address: IPv4 addresses as they are,
+/// IPv6 addresses by their network of `ipv6_prefix` bits (a /64 is one
+/// subscriber: counting per /128 would give each one 2^64 keys). IPv4-mapped
+/// IPv6 addresses count as IPv4. No address (a test, a Unix socket) is "".
+pub fn client_key(ip: Option<IpAddr>, ipv6_prefix: u8) -> String {
+    match ip {
+        None => String::new(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u32::from(ipv6_prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+                format!("{}/{prefix}", Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
     }
 }
 
@@ -93,8 +125,10 @@ pub struct RateLimits {
     pub request_per_email: Option<Limit>,
     /// Resets (PATCH) per client IP.
     pub reset_per_ip: Option<Limit>,
-    /// Resets (PATCH) per user id.
+    /// Resets (PATCH) with a refused link, per user id.
     pub reset_per_user: Option<Limit>,
+    /// IPv6 clients are counted per network of this many bits (64: a subscriber).
+    pub ipv6_prefix: u8,
 }
 
 impl RateLimits {
@@ -105,6 +139,7 @@ impl RateLimits {
             request_per_email: None,
             reset_per_ip: None,
             reset_per_user: None,
+            ipv6_prefix: 64,
         }
     }
 }
@@ -119,6 +154,7 @@ impl Default for RateLimits {
             request_per_email: Some(Limit { max: 5, per: hour }),
             reset_per_ip: Some(Limit { max: 60, per: hour }),
             reset_per_user: Some(Limit { max: 20, per: hour }),
+            ipv6_prefix: 64,
         }
     }
 }
@@ -127,9 +163,17 @@ impl Default for RateLimits {
 #[derive(Debug)]
 pub struct Limiters {
     pub(crate) request_per_ip: Option<Limiter>,
+    /// `request_per_email` per (address, client network): a 429 for the
+    /// client that keeps asking.
     pub request_per_email: Option<Limiter>,
+    /// `request_per_email` per address, whoever asks: beyond it, requests are
+    /// answered as usual but mint and send nothing (and revoke nothing), so
+    /// an address gets a bounded number of emails, its newest link stays
+    /// live, and nobody can make its owner's own requests fail.
+    pub request_per_address: Option<Limiter>,
     pub reset_per_ip: Option<Limiter>,
     pub reset_per_user: Option<Limiter>,
+    pub(crate) ipv6_prefix: u8,
 }
 
 impl Limiters {
@@ -137,8 +181,10 @@ impl Limiters {
         Self {
             request_per_ip: limits.request_per_ip.map(Limiter::new),
             request_per_email: limits.request_per_email.map(Limiter::new),
+            request_per_address: limits.request_per_email.map(Limiter::new),
             reset_per_ip: limits.reset_per_ip.map(Limiter::new),
             reset_per_user: limits.reset_per_user.map(Limiter::new),
+            ipv6_prefix: limits.ipv6_prefix,
         }
     }
 }
@@ -162,14 +208,28 @@ pub(crate) fn enforce(
     client: impl FnOnce() -> pwreset_domain::ClientInfo,
     id: crate::CorrelationId,
 ) -> Result<(), crate::ApiError> {
+    hit(state, limit, key, user, client)
+        .map_err(|wait| crate::ApiError::too_many_requests(wait, id))
+}
+
+/// Checks one limit; when it is hit, logs, counts and audits the hit and
+/// returns how long until the next request would be allowed.
+pub(crate) fn hit(
+    state: &crate::ApiState,
+    limit: LimitName,
+    key: &str,
+    user: Option<pwreset_domain::UserId>,
+    client: impl FnOnce() -> pwreset_domain::ClientInfo,
+) -> Result<(), Duration> {
     let now = state.clock.now();
     let limiter = match limit {
         LimitName::RequestPerIp => state.limiters.request_per_ip.as_ref(),
         LimitName::RequestPerEmail => state.limiters.request_per_email.as_ref(),
+        LimitName::RequestPerAddress => state.limiters.request_per_address.as_ref(),
         LimitName::ResetPerIp => state.limiters.reset_per_ip.as_ref(),
         LimitName::ResetPerUser => state.limiters.reset_per_user.as_ref(),
     };
-    check(limiter, key, now).map_err(|wait| {
+    check(limiter, key, now).inspect_err(|wait| {
         tracing::info!(limit = limit.as_str(), retry_after_s = wait.as_secs(), "rate limit hit");
         state.metrics().rate_limited(limit.as_str());
         let record = pwreset_domain::AuditRecord {
@@ -182,7 +242,6 @@ pub(crate) fn enforce(
         if let Err(e) = state.refusals.record(&record) {
             tracing::warn!(error = %e, "rate-limit hit not audited");
         }
-        crate::ApiError::too_many_requests(wait, id)
     })
 }
 
@@ -191,6 +250,7 @@ pub(crate) fn enforce(
 pub(crate) enum LimitName {
     RequestPerIp,
     RequestPerEmail,
+    RequestPerAddress,
     ResetPerIp,
     ResetPerUser,
 }
@@ -200,6 +260,7 @@ impl LimitName {
         match self {
             Self::RequestPerIp => "request_per_ip",
             Self::RequestPerEmail => "request_per_email",
+            Self::RequestPerAddress => "request_per_address",
             Self::ResetPerIp => "reset_per_ip",
             Self::ResetPerUser => "reset_per_user",
         }
@@ -233,6 +294,44 @@ mod tests {
             assert_eq!(limiter.check("a", quiet), Ok(()));
         }
         assert!(limiter.check("a", quiet).is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_network() {
+        let key = |ip: &str, prefix| client_key(Some(ip.parse().unwrap()), prefix);
+        assert_eq!(key("2001:db8:1:2:aaaa::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff", 64), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:aaaa::1", 48), "2001:db8:1::/48");
+        assert_eq!(key("2001:db8::1", 128), "2001:db8::1/128");
+        assert_eq!(key("::ffff:192.0.2.7", 64), "192.0.2.7");
+        assert_eq!(key("192.0.2.7", 64), "192.0.2.7");
+        assert_eq!(client_key(None, 64), "");
+    }
+
+    proptest::proptest! {
+        /// However many distinct keys pass (far beyond what the limiter
+        /// remembers), a key that keeps asking is never allowed more than
+        /// its limit within the period: no fail-open, bounded memory.
+        #[test]
+        fn limits_hold_at_any_number_of_keys(
+            others in proptest::collection::vec(0u32..1_000_000, 200..2_000),
+            every in 1usize..20,
+        ) {
+            let limit = Limit { max: 3, per: Duration::from_secs(3600) };
+            let limiter = Limiter::with_capacity(limit, 4);
+            let mut allowed = 0;
+            for (i, other) in others.iter().enumerate() {
+                let now = t0() + chrono::Duration::milliseconds(i as i64);
+                let _ = limiter.check(&format!("other-{other}-{i}"), now);
+                if i % every == 0 && limiter.check("victim", now).is_ok() {
+                    allowed += 1;
+                }
+            }
+            proptest::prop_assert!(allowed <= 3, "{allowed} allowed");
+            let remembered: usize = limiter.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+            proptest::prop_assert!(remembered <= 5 * SHARDS, "4 keys and the overflow key per shard");
+        }
     }
 
     #[test]

@@ -20,24 +20,40 @@ pub(crate) async fn request_reset(
 ) -> Result<HttpResponse, ApiError> {
     let debug = state.settings.debug;
     let ip = state.settings.trusted_proxies.client_ip(&req);
-    let ip_key = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let network = ratelimit::client_key(ip, state.limiters.ipv6_prefix);
     let client = || client_info(&req, ip, id);
-    ratelimit::enforce(&state, LimitName::RequestPerIp, &ip_key, None, client, id)?;
+    ratelimit::enforce(&state, LimitName::RequestPerIp, &network, None, client, id)?;
     let (email, language) =
         body.into_inner().validate().map_err(|msg| ApiError::new(Code::ParamErr, msg, id))?;
-    ratelimit::enforce(&state, LimitName::RequestPerEmail, &email.normalized(), None, client, id)?;
+    let address = email.normalized();
+    // A client that keeps asking for one address is told to wait; others
+    // asking for the same address are not (they are counted apart).
+    let per_client = format!("{address}\n{network}");
+    ratelimit::enforce(&state, LimitName::RequestPerEmail, &per_client, None, client, id)?;
+
+    let started = std::time::Instant::now();
+    // From here on the work depends on whether the address has an account;
+    // answer no sooner than the floor, so the timing does not say which.
+    let floor = state.settings.link_request_min_time;
+    let wait_for_floor = || async move {
+        if let Some(rest) = floor.checked_sub(started.elapsed()) {
+            actix_web::rt::time::sleep(rest).await;
+        }
+    };
+    // An address gets a bounded number of links, whoever asks. Beyond it the
+    // answer is the usual one, and nothing is minted, sent or revoked: the
+    // newest link already sent stays live, so nobody can keep its owner
+    // from resetting, and nobody can bomb the mailbox.
+    if ratelimit::hit(&state, LimitName::RequestPerAddress, &address, None, client).is_err() {
+        wait_for_floor().await;
+        return Ok(Envelope::ok().respond());
+    }
 
     let masked = email.masked();
     let command = RequestResetCommand { email, language, client: client_info(&req, ip, id) };
     let use_case = state.request.clone();
-    let started = std::time::Instant::now();
     let outcome = state.storage.run(move || use_case.execute(command)).await;
-    // From here on the work depended on whether the address has an account;
-    // answer no sooner than the floor, so the timing does not say which.
-    let floor = state.settings.link_request_min_time;
-    if let Some(rest) = floor.checked_sub(started.elapsed()) {
-        actix_web::rt::time::sleep(rest).await;
-    }
+    wait_for_floor().await;
     let outcome = outcome.map_err(|e| {
         state.metrics().link_request("error");
         e.into_api_error(id, debug)

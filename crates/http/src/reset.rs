@@ -21,7 +21,7 @@ pub(crate) async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     let debug = state.settings.debug;
     let ip = state.settings.trusted_proxies.client_ip(&req);
-    let ip_key = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let ip_key = ratelimit::client_key(ip, state.limiters.ipv6_prefix);
     let client = || client_info(&req, ip, id);
     ratelimit::enforce(&state, LimitName::ResetPerIp, &ip_key, None, client, id)?;
     let public_id = path.into_inner();

@@ -180,6 +180,7 @@ async fn rate_limits_trip_and_recover() {
         request_per_email: Some(Limit { max: 2, per: std::time::Duration::from_secs(3600) }),
         reset_per_ip: None,
         reset_per_user: Some(Limit { max: 2, per: std::time::Duration::from_secs(600) }),
+        ..RateLimits::off()
     };
     let app = app(w.state(ApiSettings { rate_limits: limits, ..settings() })).await;
     let jane = json!({"email": "jane@example.com"});
@@ -239,6 +240,64 @@ async fn rate_limits_trip_and_recover() {
         ["limit=request_per_email", "limit=request_per_ip", "limit=reset_per_user"]
     );
     assert_eq!(hits.len(), 3 + 20);
+}
+
+/// Others asking for someone's address can neither keep its owner from
+/// getting a working link nor fill the mailbox: a client that keeps asking
+/// is told to wait; beyond the address's own allowance nothing is minted,
+/// sent or revoked, and the newest link sent stays live.
+#[actix_web::test]
+async fn nobody_can_block_another_persons_reset_or_bomb_their_mailbox() {
+    let w = World::new();
+    w.user("jane@example.com");
+    let hour = std::time::Duration::from_secs(3600);
+    let limits =
+        RateLimits { request_per_email: Some(Limit { max: 2, per: hour }), ..RateLimits::off() };
+    let app = app(w.state(ApiSettings { rate_limits: limits, ..settings() })).await;
+    let jane = json!({"email": "jane@example.com"});
+    let from = |peer: &str| post(&jane).peer_addr(peer.parse().unwrap());
+
+    let attacker = "198.51.100.66:4000";
+    for _ in 0..2 {
+        assert_eq!(send(&app, from(attacker)).await.2["code"], 0);
+    }
+    let res = test::call_service(&app, from(attacker).to_request()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "the client that keeps asking waits");
+    for peer in ["203.0.113.9:5000", "[2001:db8:77::1]:6000", "192.0.2.44:7000"] {
+        let answer = send(&app, from(peer)).await;
+        assert_eq!(answer.2, json!({"code": 0, "msg": ""}), "{peer}: never a 429 for others");
+    }
+    let mails = w.store.outbox();
+    assert_eq!(mails.len(), 2, "the mailbox gets the address's allowance, no more");
+
+    let (id, secret) = link_in(&mails[1].mail.text);
+    let right = json!({"password": NEW_PASSWORD, "secret": secret});
+    assert_eq!(
+        send(&app, patch(&id, &right)).await.2["code"],
+        0,
+        "the newest link sent still works"
+    );
+    let hits = w.store.audit_records().into_iter().filter_map(|r| r.detail).collect::<Vec<_>>();
+    assert_eq!(hits.iter().filter(|d| *d == "limit=request_per_address").count(), 3);
+}
+
+/// IPv6 clients are counted per /64: one subscriber cannot rotate through
+/// its 2^64 addresses.
+#[actix_web::test]
+async fn ipv6_clients_are_limited_per_network() {
+    let w = World::new();
+    let limits = RateLimits {
+        request_per_ip: Some(Limit { max: 1, per: std::time::Duration::from_secs(3600) }),
+        ..RateLimits::off()
+    };
+    let app = app(w.state(ApiSettings { rate_limits: limits, ..settings() })).await;
+    let ask = |peer: &str, n: u32| {
+        post(&json!({"email": format!("x{n}@example.com")})).peer_addr(peer.parse().unwrap())
+    };
+    assert_eq!(send(&app, ask("[2001:db8:5:6::1]:1000", 1)).await.2["code"], 0);
+    let res = test::call_service(&app, ask("[2001:db8:5:6:ffff::2]:1000", 2).to_request()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "same /64");
+    assert_eq!(send(&app, ask("[2001:db8:5:7::1]:1000", 3)).await.2["code"], 0, "another /64");
 }
 
 #[actix_web::test]

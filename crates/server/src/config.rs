@@ -54,6 +54,7 @@ pub const SETTINGS: &[&str] = &[
     "PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL",
     "PWRESET_RATE_LIMIT_RESET_PER_IP",
     "PWRESET_RATE_LIMIT_RESET_PER_USER",
+    "PWRESET_RATE_LIMIT_IPV6_PREFIX",
     "PWRESET_TRUSTED_PROXIES",
     "PWRESET_CLOUDREVE_COMPAT",
     "PWRESET_FRONTEND_DIR",
@@ -400,6 +401,7 @@ impl Config {
             ("PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL", limit(self.rate_limits.request_per_email)),
             ("PWRESET_RATE_LIMIT_RESET_PER_IP", limit(self.rate_limits.reset_per_ip)),
             ("PWRESET_RATE_LIMIT_RESET_PER_USER", limit(self.rate_limits.reset_per_user)),
+            ("PWRESET_RATE_LIMIT_IPV6_PREFIX", self.rate_limits.ipv6_prefix.to_string()),
             ("PWRESET_TRUSTED_PROXIES", self.trusted_proxies_text.clone()),
             ("PWRESET_CLOUDREVE_COMPAT", self.cloudreve_compat.to_string()),
             (
@@ -656,6 +658,19 @@ impl Config {
             })
             .transpose()?
             .unwrap_or(true);
+        let ipv6_prefix = match get("PWRESET_RATE_LIMIT_IPV6_PREFIX") {
+            None => 64,
+            Some(raw) => {
+                raw.trim().parse::<u8>().ok().filter(|p| (16..=128).contains(p)).ok_or_else(
+                    || {
+                        bad(
+                            "PWRESET_RATE_LIMIT_IPV6_PREFIX",
+                            format!("must be a prefix length from 16 to 128, got {raw:?}"),
+                        )
+                    },
+                )?
+            }
+        };
         let rate_limits = if limits_on {
             let defaults = RateLimits::default();
             let limit = |name: &'static str, default: Option<Limit>| {
@@ -675,9 +690,10 @@ impl Config {
                     "PWRESET_RATE_LIMIT_RESET_PER_USER",
                     defaults.reset_per_user,
                 )?,
+                ipv6_prefix,
             }
         } else {
-            RateLimits::off()
+            RateLimits { ipv6_prefix, ..RateLimits::off() }
         };
 
         let cloudreve_compat = get("PWRESET_CLOUDREVE_COMPAT")
