@@ -39,10 +39,43 @@ pub struct FrontendSettings {
 }
 
 /// A loaded frontend: where its files are and its rendered `index.html`.
+///
+/// Under `/session/` (the reset page, whose address carries the secret) the
+/// page is served without the operator's `{siteScript}` and with a
+/// Content-Security-Policy that allows the build's own scripts only: an
+/// analytics script would otherwise read the secret from the address.
 #[derive(Debug, Clone)]
 pub struct Frontend {
     dir: PathBuf,
     index: String,
+    session_index: String,
+    session_csp: String,
+}
+
+/// The policy of `/session/*` pages: the app's own files, the inline
+/// scripts of its `index.html` by hash, nothing from elsewhere.
+fn session_policy(index: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut hashes = String::new();
+    let lower = index.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(start) = lower[from..].find("<script").map(|i| from + i) {
+        let Some(open_end) = lower[start..].find('>').map(|i| start + i + 1) else { break };
+        let Some(close) = lower[open_end..].find("</script").map(|i| open_end + i) else { break };
+        let is_inline = !lower[start..open_end].contains(" src=");
+        if is_inline && close > open_end {
+            let digest = sha2::Sha256::digest(&index.as_bytes()[open_end..close]);
+            let encoded = base64::engine::general_purpose::STANDARD.encode(digest);
+            hashes.push_str(&format!(" 'sha256-{encoded}'"));
+        }
+        from = close;
+    }
+    format!(
+        "default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 }
 
 fn escape(s: &str) -> String {
@@ -61,13 +94,21 @@ impl Frontend {
     pub fn load(settings: &FrontendSettings) -> std::io::Result<Self> {
         let dir = settings.dir.canonicalize()?;
         let template = std::fs::read_to_string(dir.join("index.html"))?;
-        let index = template
-            .replace("{siteName}", &escape(&settings.site_name))
-            .replace("{siteDes}", &escape(&settings.site_description))
-            .replace("{siteScript}", &settings.site_script)
-            .replace("{pwa_small_icon}", &escape(&settings.pwa_small_icon))
-            .replace("{pwa_medium_icon}", &escape(&settings.pwa_medium_icon));
-        Ok(Self { dir, index })
+        let render = |script: &str| {
+            template
+                .replace("{siteName}", &escape(&settings.site_name))
+                .replace("{siteDes}", &escape(&settings.site_description))
+                .replace("{siteScript}", script)
+                .replace("{pwa_small_icon}", &escape(&settings.pwa_small_icon))
+                .replace("{pwa_medium_icon}", &escape(&settings.pwa_medium_icon))
+        };
+        let session_index = render("");
+        Ok(Self {
+            dir,
+            index: render(&settings.site_script),
+            session_csp: session_policy(&session_index),
+            session_index,
+        })
     }
 
     /// The folder served.
@@ -76,12 +117,22 @@ impl Frontend {
     }
 }
 
-fn index_response(frontend: &Frontend) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .body(frontend.index.clone())
+fn index_response(frontend: &Frontend, path: &str) -> HttpResponse {
+    let response = || {
+        let mut r = HttpResponse::Ok();
+        r.insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header(("X-Content-Type-Options", "nosniff"));
+        r
+    };
+    if path == "/session" || path.starts_with("/session/") {
+        response()
+            .insert_header((header::CONTENT_SECURITY_POLICY, frontend.session_csp.clone()))
+            .insert_header((header::REFERRER_POLICY, "no-referrer"))
+            .body(frontend.session_index.clone())
+    } else {
+        response().body(frontend.index.clone())
+    }
 }
 
 /// Whether a file name carries a content hash (`index-4f9a2b1c.js`,
@@ -173,7 +224,7 @@ pub fn configure_frontend(frontend: web::Data<Frontend>) -> impl FnOnce(&mut web
                 "/",
                 web::get().to(move || {
                     let index = index.clone();
-                    async move { index_response(&index) }
+                    async move { index_response(&index, "/") }
                 }),
             )
             .service(
@@ -181,7 +232,9 @@ pub fn configure_frontend(frontend: web::Data<Frontend>) -> impl FnOnce(&mut web
                     .wrap(from_fn(guard_and_cache))
                     .route(
                         "/index.html",
-                        web::get().to(|f: web::Data<Frontend>| async move { index_response(&f) }),
+                        web::get().to(|f: web::Data<Frontend>| async move {
+                            index_response(&f, "/index.html")
+                        }),
                     )
                     .service(
                         Files::new("", dir).use_etag(true).use_last_modified(true).default_handler(
@@ -194,7 +247,7 @@ pub fn configure_frontend(frontend: web::Data<Frontend>) -> impl FnOnce(&mut web
                                     let response = if last.contains('.') {
                                         HttpResponse::NotFound().finish()
                                     } else {
-                                        index_response(&frontend)
+                                        index_response(&frontend, req.path())
                                     };
                                     let (req, _) = req.into_parts();
                                     Ok(ServiceResponse::new(req, response))

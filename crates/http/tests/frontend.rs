@@ -11,7 +11,7 @@ use support::*;
 
 const INDEX: &str = "<!doctype html><html><head><title>{siteName}</title>\
 <meta name=\"description\" content=\"{siteDes}\"><link rel=\"icon\" href=\"{pwa_small_icon}\">\
-<link rel=\"apple-touch-icon\" href=\"{pwa_medium_icon}\"></head><body><div id=\"root\"></div>{siteScript}</body></html>";
+<link rel=\"apple-touch-icon\" href=\"{pwa_medium_icon}\"><script>window.theme='auto'</script></head><body><div id=\"root\"></div>{siteScript}</body></html>";
 
 fn fixture() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
@@ -66,11 +66,32 @@ async fn serves_the_build_with_fallback_placeholders_and_no_way_out() {
             body.contains("href=\"/static/img/favicon.ico\"")
                 && body.contains("href=\"/static/img/logo192.png\"")
         );
-        assert!(
-            body.contains("<script src=\"/analytics.js\"></script></body>"),
-            "the operator's script, as is"
-        );
         assert!(!body.contains('{'), "every placeholder filled: {body}");
+    }
+
+    // The operator's script, as is, everywhere but under /session/, where the
+    // address carries the secret: there no operator script, and a CSP that
+    // allows the build's own scripts (inline ones by hash) and nothing else.
+    for uri in ["/", "/index.html", "/home/folder/deep"] {
+        let res = test::call_service(&app, get(uri)).await;
+        let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+        assert!(body.contains("<script src=\"/analytics.js\"></script></body>"), "{uri}");
+    }
+    for uri in ["/session/reset?id=lpua&secret=XR3EdrZXoi5jDAXJUt9yLn85WWMYmmhK", "/session"] {
+        let res = test::call_service(&app, get(uri)).await;
+        let csp = res.headers().get("content-security-policy").expect("a CSP").to_str().unwrap();
+        // printf %s "window.theme='auto'" | openssl dgst -sha256 -binary | base64
+        assert!(
+            csp.contains(
+                "script-src 'self' 'sha256-TzdSP7BqeylG2AhA91Sh7O5jroRzw0MdmKd0ml6tx9g=';"
+            ),
+            "{uri}: {csp}"
+        );
+        assert!(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+        assert_eq!(res.headers().get("referrer-policy").unwrap(), "no-referrer");
+        let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+        assert!(!body.contains("analytics"), "{uri}: no operator script: {body}");
+        assert!(body.contains("<div id=\"root\"></div></body>"), "{uri}");
     }
 
     // Files, with their types; hashed assets cached for good, others revalidated.
