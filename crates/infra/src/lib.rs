@@ -14,6 +14,7 @@ pub mod hashid;
 pub mod mail;
 pub mod memory;
 pub mod random;
+pub mod redact;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 

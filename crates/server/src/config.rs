@@ -776,6 +776,60 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Settings that are fine on a laptop and unsafe facing the internet:
+    /// `serve` logs each as a warning when it binds a non-loopback address.
+    pub fn unsafe_for_production(&self) -> Vec<String> {
+        let host = self.bind.rsplit_once(':').map_or(self.bind.as_str(), |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost"
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Vec::new();
+        }
+        let mut warnings = Vec::new();
+        if !self.explicit.site_url && self.site_url == format!("http://{}", self.bind) {
+            warnings.push(format!(
+                "PWRESET_SITE_URL is not set: emailed links point at {}, which people cannot open; \
+                 set it to the public https:// address",
+                self.site_url
+            ));
+        } else if self.site_url.starts_with("http://") {
+            warnings.push(format!(
+                "PWRESET_SITE_URL is plain http ({}): reset secrets travel unencrypted",
+                self.site_url
+            ));
+        }
+        match &self.mail {
+            MailTarget::File(dir) => warnings.push(format!(
+                "PWRESET_MAIL writes emails to {} and sends none; those files hold live reset links",
+                dir.display()
+            )),
+            MailTarget::Log => {
+                warnings.push("PWRESET_MAIL=log sends no email: nobody can reset".into());
+            }
+            MailTarget::Smtp(url)
+                if url.to_ascii_lowercase().starts_with("smtp://")
+                    && !url.contains("tls=required") =>
+            {
+                warnings.push(
+                    "PWRESET_MAIL is smtp:// without tls=required: links may cross the network \
+                     unencrypted (use smtps:// or ?tls=required)"
+                        .into(),
+                );
+            }
+            MailTarget::Smtp(_) => {}
+        }
+        if self.accounts == AccountsMode::Pwreset && self.bcrypt_cost < 10 {
+            warnings.push(format!(
+                "PWRESET_BCRYPT_COST={} is below 10: stolen hashes are cheap to crack",
+                self.bcrypt_cost
+            ));
+        }
+        warnings
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -786,6 +840,35 @@ mod tests {
         let map: HashMap<String, String> =
             vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn unsafe_production_settings_are_named() {
+        assert!(config(&[]).unwrap().unsafe_for_production().is_empty(), "loopback: a laptop");
+        let exposed = config(&[("PWRESET_BIND", "0.0.0.0:5212"), ("PWRESET_BCRYPT_COST", "4")])
+            .unwrap()
+            .unsafe_for_production();
+        let all = exposed.join("\n");
+        for expected in ["PWRESET_SITE_URL is not set", "PWRESET_MAIL writes emails", "below 10"] {
+            assert!(all.contains(expected), "{expected}: {all}");
+        }
+        let plain = config(&[
+            ("PWRESET_BIND", "[::]:5212"),
+            ("PWRESET_SITE_URL", "https://drive.example.com"),
+            ("PWRESET_MAIL", "smtp://mail.example.com"),
+        ])
+        .unwrap()
+        .unsafe_for_production();
+        assert_eq!(plain.len(), 1, "{plain:?}");
+        assert!(plain[0].contains("smtp:// without tls=required"));
+        let good = config(&[
+            ("PWRESET_BIND", "10.0.0.5:5212"),
+            ("PWRESET_SITE_URL", "https://drive.example.com"),
+            ("PWRESET_MAIL", "smtps://u:p@mail.example.com"),
+        ])
+        .unwrap()
+        .unsafe_for_production();
+        assert!(good.is_empty(), "{good:?}");
     }
 
     #[test]

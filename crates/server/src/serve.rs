@@ -115,6 +115,9 @@ pub fn serve(config: Config) -> Result<(), String> {
     if config.debug {
         tracing::warn!("debug mode: internal error details are sent to clients");
     }
+    for warning in config.unsafe_for_production() {
+        tracing::warn!("{warning}");
+    }
     if config.reveal_account_state {
         tracing::warn!(
             "PWRESET_REVEAL_ACCOUNT_STATE=true: link requests tell strangers which addresses have accounts"

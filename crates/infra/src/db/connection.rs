@@ -200,15 +200,7 @@ impl DatabaseUrl {
 /// Hides the password of `scheme://user:password@host…` and of a
 /// `password=` query parameter.
 fn redact_password(url: &str) -> String {
-    let mut out = url.to_owned();
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some(colon) = rest[..at].find(':')
-        {
-            out = format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]);
-        }
-    }
+    let mut out = crate::redact::url_password(url);
     if let Some(start) = out.find("password=") {
         let value = start + "password=".len();
         let end = out[value..].find('&').map_or(out.len(), |i| value + i);
@@ -317,9 +309,11 @@ impl PoolOptions {
     }
 }
 
+/// Creates the folder of a SQLite file, readable by its owner only (it holds
+/// queued links, password hashes and the hashid salt).
 fn ensure_parent_dir(path: &Path) -> Result<(), DbError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+        Some(dir) if !dir.as_os_str().is_empty() => crate::redact::private_dir(dir)
             .map_err(|source| DbError::CreateDir { path: dir.to_owned(), source }),
         _ => Ok(()),
     }
@@ -332,12 +326,22 @@ fn ensure_parent_dir(path: &Path) -> Result<(), DbError> {
 /// # Errors
 /// [`DbError::CreateDir`] or [`DbError::Connect`].
 pub fn connect_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool, DbError> {
-    if let DatabaseUrl::Sqlite(path) = url {
-        ensure_parent_dir(path)?;
-    }
+    let new_sqlite_file = match url {
+        DatabaseUrl::Sqlite(path) => {
+            ensure_parent_dir(path)?;
+            (!path.exists()).then(|| path.clone())
+        }
+        _ => None,
+    };
     let manager = Manager { url: url.clone(), busy_timeout: options.timeout };
     let first =
         manager.establish().map_err(|source| DbError::Connect { url: url.redacted(), source })?;
+    // A database file pwreset creates is its owner's only (SQLite gives its
+    // -wal and -shm files the same mode).
+    if let Some(path) = new_sqlite_file {
+        crate::redact::private_file(&path)
+            .map_err(|source| DbError::CreateDir { path: path.clone(), source })?;
+    }
     drop(first);
     // A network connection can die while idle (the server restarted): check
     // each one as it is handed out, so the first request after an outage
@@ -512,6 +516,19 @@ mod tests {
         assert!(matches!(DatabaseUrl::parse("sqlite://"), Err(DbError::Empty)));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_new_sqlite_database_is_its_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("data/pwreset.db");
+        let url = DatabaseUrl::Sqlite(path.clone());
+        drop(connect_pool(&url, &PoolOptions::for_backend(Backend::Sqlite)).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(path.parent().unwrap()), 0o700, "the folder");
+        assert_eq!(mode(&path), 0o600, "the file");
+    }
+
     #[test]
     fn passwords_never_show() {
         let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/pw?sslmode=require").unwrap();
@@ -521,6 +538,13 @@ mod tests {
         assert_eq!(url.redacted(), "postgres://h/pw?user=a&password=***&x=1");
         let url = DatabaseUrl::parse("postgres://app@db/pw").unwrap();
         assert_eq!(url.redacted(), "postgres://app@db/pw");
+        // Whatever the password holds: a slash, an @, a colon.
+        for password in ["s3cr/et", "p@ss", "a:b/c@d", "x?y"] {
+            let url = DatabaseUrl::parse(&format!("postgres://app:{password}@db/x")).unwrap();
+            let shown = url.redacted();
+            assert!(!shown.contains(password), "{shown}");
+            assert!(shown.starts_with("postgres://app:***@"), "{shown}");
+        }
     }
 
     #[test]

@@ -75,19 +75,7 @@ impl MailTarget {
         match self {
             Self::Log => "log".to_owned(),
             Self::File(dir) => format!("file:{}", dir.display()),
-            Self::Smtp(url) => {
-                let Some((scheme, rest)) = url.split_once("://") else {
-                    return "smtp://***".into();
-                };
-                let end = rest.find(['/', '?']).unwrap_or(rest.len());
-                match rest[..end].rfind('@') {
-                    Some(at) => match rest[..at].find(':') {
-                        Some(colon) => format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]),
-                        None => url.clone(),
-                    },
-                    None => url.clone(),
-                }
-            }
+            Self::Smtp(url) => crate::redact::url_password(url),
         }
     }
 }
