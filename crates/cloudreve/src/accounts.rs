@@ -46,7 +46,7 @@ impl CloudreveAccounts {
                     {gid} AS g_id, g.name AS g_name, g.permissions AS g_permissions, \
                     {gsettings} AS g_settings \
              FROM {users} u LEFT JOIN {groups} g ON g.id = u.group_users AND g.deleted_at IS NULL \
-             WHERE {condition} AND u.deleted_at IS NULL ORDER BY u.id LIMIT 1",
+             WHERE {condition} AND u.deleted_at IS NULL ORDER BY u.id LIMIT 8",
             uid = s.int("u.id"),
             status = s.text("u.status"),
             settings = s.text("u.settings"),
@@ -235,11 +235,15 @@ impl Accounts for CloudreveAccounts {
         conn: &mut DbConnection,
         email: &Email,
     ) -> Result<Option<User>, StoreError> {
-        let sql = self.select_profile("lower(u.email) = ?");
-        let row: Option<ProfileRow> = run!(conn, &sql, load, Text => email.normalized())
+        // The backend's lower() finds the candidates (PostgreSQL's and
+        // MySQL's also fold non-ASCII letters); the match is the ASCII
+        // folding rate limits count addresses by, on every backend.
+        let sql = self.select_profile("lower(u.email) = lower(?)");
+        let normalized = email.normalized();
+        let row: Option<ProfileRow> = run!(conn, &sql, load, Text => &normalized)
             .map_err(db_error("looking up a Cloudreve user by email"))?
             .into_iter()
-            .next();
+            .find(|row: &ProfileRow| row.email.to_ascii_lowercase() == normalized);
         Ok(readable(row).map(|p| p.user))
     }
 

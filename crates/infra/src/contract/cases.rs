@@ -161,6 +161,14 @@ pub fn users_round_trip_and_are_found_case_insensitively(s: &Subject) {
 
     let second = create(s, "second@example.com");
     assert_ne!(second.user.id, created.user.id);
+
+    // Case is folded for ASCII letters only, the way rate limits count
+    // addresses (`Email::normalized`), whatever the backend's own folding.
+    let accented = create(s, "Ümit@Example.com");
+    let find = |e: &str| s.find_user_by_email(&Email::parse(e).unwrap()).unwrap().map(|u| u.id);
+    assert_eq!(find("Ümit@EXAMPLE.COM"), Some(accented.user.id));
+    assert_eq!(find("ümit@example.com"), None, "Ü and ü are different letters to the limits");
+    assert_eq!(find("umit@example.com"), None, "accents count");
 }
 
 pub fn duplicate_addresses_and_unknown_groups_are_refused(s: &Subject) {

@@ -104,20 +104,25 @@ pub(in crate::db) fn claim_outbox(
     }
 }
 
-/// Rows of `users` whose address equals `normalized` (lower case), using the
-/// index each backend has: `lower(email)` on SQLite and PostgreSQL, the
-/// case-insensitive collation of `email` on MySQL.
+/// The row of `users` whose address, ASCII-lowercased, is `normalized` (the
+/// form rate limits count by, `Email::normalized`), on every backend alike.
+/// The index each backend has finds the candidates — `lower(email)` on SQLite
+/// and PostgreSQL, the case-insensitive collation of `email` on MySQL — and
+/// the exact comparison is made here: PostgreSQL's `lower()` also folds
+/// non-ASCII letters and MySQL's collation ignores accents, so `Álice@` and
+/// `alice@` would otherwise be one account to the lookup and two to the limits.
 pub(super) fn user_by_email(
     conn: &mut DbConnection,
     normalized: &str,
 ) -> QueryResult<Option<super::rows::UserRow>> {
     use super::schema::{lower, users};
-    let query = users::table.select(super::rows::UserRow::as_select());
-    match conn {
+    let query = users::table.select(super::rows::UserRow::as_select()).order(users::id).limit(8);
+    let candidates: Vec<super::rows::UserRow> = match conn {
         #[cfg(feature = "mysql")]
-        DbConnection::Mysql(_) => query.filter(users::email.eq(normalized)).first(conn).optional(),
-        _ => query.filter(lower(users::email).eq(normalized)).first(conn).optional(),
-    }
+        DbConnection::Mysql(_) => query.filter(users::email.eq(normalized)).load(conn)?,
+        _ => query.filter(lower(users::email).eq(lower(normalized))).load(conn)?,
+    };
+    Ok(candidates.into_iter().find(|row| row.email().to_ascii_lowercase() == normalized))
 }
 
 /// Locks the user's row until the end of the transaction: every unit of work

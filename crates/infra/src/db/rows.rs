@@ -31,6 +31,10 @@ impl UserRow {
     pub(super) fn id(&self) -> i64 {
         self.id
     }
+
+    pub(super) fn email(&self) -> &str {
+        &self.email
+    }
 }
 
 #[derive(Debug, Queryable, Selectable)]
