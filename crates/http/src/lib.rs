@@ -46,6 +46,7 @@ pub mod pages;
 pub mod ratelimit;
 mod request;
 mod reset;
+mod timing;
 mod user;
 
 use std::sync::Arc;
@@ -89,7 +90,9 @@ pub struct ApiSettings {
     pub reveal_account_state: bool,
     /// Least time a link request takes to answer (after its input is
     /// checked): the work differs between known and unknown addresses, and
-    /// the answer must not tell them apart by its timing.
+    /// the answer must not tell them apart by its timing. It rises to the
+    /// slowest of the recent link requests' work (at most 5 s), so the two
+    /// stay apart by nothing under load either; zero turns it off.
     pub link_request_min_time: std::time::Duration,
     /// Rate limits.
     pub rate_limits: RateLimits,
@@ -145,6 +148,7 @@ pub struct ApiState {
     metrics: Arc<Metrics>,
     probe: Option<Arc<dyn OpsProbe>>,
     storage: lane::Lane,
+    timing: timing::TimingFloor,
     settings: ApiSettings,
 }
 
@@ -169,6 +173,7 @@ impl ApiState {
             metrics: Arc::new(Metrics::default()),
             probe: None,
             storage: lane::Lane::new(settings.storage_threads, settings.storage_wait),
+            timing: timing::TimingFloor::new(settings.link_request_min_time),
             settings,
         }
     }

@@ -33,9 +33,9 @@ pub(crate) async fn request_reset(
 
     let started = std::time::Instant::now();
     // From here on the work depends on whether the address has an account;
-    // answer no sooner than the floor, so the timing does not say which.
-    let floor = state.settings.link_request_min_time;
-    let wait_for_floor = || async move {
+    // answer no sooner than the floor (which follows the slowest recent
+    // work), so the timing does not say which.
+    let wait_until = |floor: std::time::Duration| async move {
         if let Some(rest) = floor.checked_sub(started.elapsed()) {
             actix_web::rt::time::sleep(rest).await;
         }
@@ -45,7 +45,7 @@ pub(crate) async fn request_reset(
     // newest link already sent stays live, so nobody can keep its owner
     // from resetting, and nobody can bomb the mailbox.
     if ratelimit::hit(&state, LimitName::RequestPerAddress, &address, None, client).is_err() {
-        wait_for_floor().await;
+        wait_until(state.timing.current()).await;
         return Ok(Envelope::ok().respond());
     }
 
@@ -53,7 +53,7 @@ pub(crate) async fn request_reset(
     let command = RequestResetCommand { email, language, client: client_info(&req, ip, id) };
     let use_case = state.request.clone();
     let outcome = state.storage.run(move || use_case.execute(command)).await;
-    wait_for_floor().await;
+    wait_until(state.timing.after(started.elapsed())).await;
     let outcome = outcome.map_err(|e| {
         state.metrics().link_request("error");
         e.into_api_error(id, debug)

@@ -352,6 +352,60 @@ async fn link_requests_take_at_least_the_floor_whatever_the_address() {
     assert_failure(&send(&app, post(&json!({"email": "nope"}))).await, 40001);
 }
 
+/// Tokens that take their time to issue: the known-address path made slow,
+/// as a loaded database makes it.
+struct SlowIssue(std::sync::Arc<pwreset_infra::MemoryStore>, std::time::Duration);
+
+impl pwreset_domain::ports::ResetStore for SlowIssue {
+    fn find_token(
+        &self,
+        digest: &pwreset_domain::SecretDigest,
+    ) -> Result<Option<pwreset_domain::ResetToken>, pwreset_domain::ports::StoreError> {
+        self.0.find_token(digest)
+    }
+    fn issue_token(
+        &self,
+        token: &pwreset_domain::ports::NewResetToken,
+    ) -> Result<(), pwreset_domain::ports::StoreError> {
+        std::thread::sleep(self.1);
+        self.0.issue_token(token)
+    }
+    fn complete_reset(
+        &self,
+        reset: &pwreset_domain::ports::CompletedReset,
+    ) -> Result<pwreset_domain::ports::ResetCommit, pwreset_domain::ports::StoreError> {
+        self.0.complete_reset(reset)
+    }
+}
+
+/// When the known-address path slows down (a loaded database), the floor
+/// rises with it: an unknown address answers about as slowly. Compared as a
+/// ratio measured in one run, not against wall-clock limits.
+#[actix_web::test]
+async fn timing_does_not_tell_addresses_apart_when_the_known_path_is_slow() {
+    let mut w = World::new();
+    w.user("jane@example.com");
+    let slow = std::time::Duration::from_millis(150);
+    w.ports.tokens = std::sync::Arc::new(SlowIssue(w.store.clone(), slow));
+    let floor = std::time::Duration::from_millis(10);
+    let app = app(w.state(ApiSettings { link_request_min_time: floor, ..settings() })).await;
+    let timed = |email: &'static str| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            assert_eq!(send(app, post(&json!({"email": email}))).await.2["code"], 0);
+            started.elapsed()
+        }
+    };
+    let known = timed("jane@example.com").await;
+    let unknown = timed("nobody@example.com").await;
+    assert!(known >= slow);
+    assert!(
+        unknown * 10 >= known * 9,
+        "an unknown address answers about as slowly as a known one: {unknown:?} vs {known:?}"
+    );
+}
+
 #[actix_web::test]
 async fn requests_that_waited_too_long_for_storage_are_50001_and_change_nothing() {
     let w = World::new();
