@@ -46,6 +46,7 @@ pub mod pages;
 pub mod ratelimit;
 mod request;
 mod reset;
+pub mod runtime;
 mod timing;
 mod user;
 

@@ -272,8 +272,9 @@ mod tests {
 
 fn sweep(config: &Config) -> Result<(), String> {
     let wired = wire(config)?;
-    let report = crate::sweeper::sweep_once(&*wired.store, &*wired.ports.clock, config.retention)
-        .map_err(|e| e.to_string())?;
+    let report =
+        pwreset_http::runtime::sweep_once(&*wired.store, &*wired.ports.clock, config.retention)
+            .map_err(|e| e.to_string())?;
     print_json(&serde_json::json!({ "tokens": report.tokens, "mails": report.mails }))
 }
 

@@ -5,9 +5,7 @@
 mod cli;
 mod ops;
 mod serve;
-mod sweeper;
 mod wiring;
-mod worker;
 
 use std::process::ExitCode;
 

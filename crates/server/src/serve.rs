@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use pwreset_domain::Language;
-use pwreset_domain::ports::Outbox;
-use pwreset_domain::usecases::{DeliverMail, LinkPolicy, RetryPolicy};
+use pwreset_domain::usecases::{LinkPolicy, RetryPolicy};
+use pwreset_http::runtime::{Runtime, RuntimeSettings};
 use pwreset_http::{
     ApiSettings, ApiState, CompatSettings, Frontend, FrontendSettings, Metrics, PageSettings,
     StorageDeadline, correlation_middleware, security_headers,
@@ -15,9 +15,7 @@ use pwreset_http::{
 
 use crate::config::Config;
 use crate::ops::{HashWaits, Probe};
-use crate::sweeper::PeriodicSweeper;
 use crate::wiring::wire;
-use crate::worker::MailWorker;
 
 /// How long in-flight requests may finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
@@ -31,13 +29,6 @@ pub fn serve(config: Config) -> Result<(), String> {
     let refusals = wired.buffer_refusals()?;
     let metrics = Arc::new(Metrics::default());
     wired.hasher.observe_with(Arc::new(HashWaits(metrics.clone())));
-    let sweeper = PeriodicSweeper::spawn(
-        wired.store.clone(),
-        wired.ports.clock.clone(),
-        config.retention,
-        config.sweep_interval,
-    )
-    .map_err(|e| format!("cannot start the sweeper: {e}"))?;
     let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
         .map_err(|e| format!("PWRESET_MAIL: {e}"))?;
     let retry = RetryPolicy {
@@ -46,11 +37,20 @@ pub fn serve(config: Config) -> Result<(), String> {
         lease: config.mail_lease,
         ..RetryPolicy::default()
     };
-    let batch = retry.batch;
-    let outbox: Arc<dyn Outbox> = wired.store.clone();
-    let deliver = DeliverMail::new(outbox, transport, wired.ports.clock.clone(), retry);
-    let worker = MailWorker::spawn(deliver, config.mail_poll, batch, metrics.clone())
-        .map_err(|e| format!("cannot start the mail worker: {e}"))?;
+    let runtime = Runtime::start_with_metrics(
+        wired.store.clone(),
+        wired.store.clone(),
+        transport,
+        wired.ports.clock.clone(),
+        RuntimeSettings {
+            retry,
+            mail_poll: config.mail_poll,
+            retention: config.retention,
+            sweep_interval: config.sweep_interval,
+        },
+        metrics.clone(),
+    )
+    .map_err(|e| format!("cannot start the mail worker and sweeper: {e}"))?;
 
     let ttl = chrono::Duration::from_std(config.token_ttl).map_err(|e| e.to_string())?;
     let settings = ApiSettings {
@@ -87,7 +87,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     };
     let state = web::Data::new(
         ApiState::new(&wired.ports, settings)
-            .on_mail_queued(worker.waker())
+            .on_mail_queued(runtime.waker())
             .with_metrics(metrics.clone())
             .with_probe(Arc::new(probe))
             .with_storage_deadline(Arc::new(CheckoutDeadline)),
@@ -192,8 +192,7 @@ pub fn serve(config: Config) -> Result<(), String> {
             None => server.run().await.map_err(|e| e.to_string()),
         }
     });
-    worker.stop(Duration::from_secs(SHUTDOWN_GRACE_SECS));
-    sweeper.stop();
+    runtime.stop(Duration::from_secs(SHUTDOWN_GRACE_SECS));
     refusals.close(Duration::from_secs(SHUTDOWN_GRACE_SECS));
     served?;
     tracing::info!("pwreset stopped");

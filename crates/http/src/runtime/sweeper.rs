@@ -1,4 +1,4 @@
-//! Token and outbox sweeping: `pwreset token sweep`, and a periodic sweep in `serve`.
+//! Token and outbox sweeping: once (`pwreset token sweep`), or periodically.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,10 @@ use pwreset_domain::ports::{Clock, StoreError, SweepReport, Sweeper};
 /// Rows deleted per transaction: small enough that no table is locked for long.
 pub const SWEEP_BATCH: usize = 500;
 
-/// Deletes what finished more than `retention` ago.
+/// Deletes what finished more than `retention` ago. Blocking.
+///
+/// # Errors
+/// [`StoreError`] when storage fails; what was deleted stays deleted.
 pub fn sweep_once(
     sweeper: &dyn Sweeper,
     clock: &dyn Clock,
@@ -20,7 +23,8 @@ pub fn sweep_once(
     sweeper.sweep(clock.now() - retention, SWEEP_BATCH)
 }
 
-/// The periodic sweeper of `serve`.
+/// A periodic sweeper on a thread of its own.
+#[derive(Debug)]
 pub struct PeriodicSweeper {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
@@ -28,6 +32,9 @@ pub struct PeriodicSweeper {
 
 impl PeriodicSweeper {
     /// Sweeps every `interval`, starting one interval from now.
+    ///
+    /// # Errors
+    /// The thread cannot be started.
     pub fn spawn(
         sweeper: Arc<dyn Sweeper>,
         clock: Arc<dyn Clock>,

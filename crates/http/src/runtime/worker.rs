@@ -1,6 +1,6 @@
-//! The background mail worker of `serve`: delivers queued email, woken at
-//! once when a request queues one and every `PWRESET_MAIL_POLL` otherwise (for
-//! retries, and for messages queued by other instances).
+//! The background mail worker: delivers queued email, woken at once when a
+//! request queues one and every `poll` otherwise (for retries, and for
+//! messages queued by other instances).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,11 +8,12 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::Metrics;
 use pwreset_domain::usecases::{DeliverMail, DeliveryEvent};
 use pwreset_domain::values::mask_emails_in;
-use pwreset_http::Metrics;
 
 /// A running worker.
+#[derive(Debug)]
 pub struct MailWorker {
     wake: SyncSender<()>,
     stop: Arc<AtomicBool>,
