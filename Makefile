@@ -18,7 +18,7 @@ API_FUZZ_EXAMPLES ?= 300
 SOAK_SECONDS ?= 180
 export API_FUZZ_EXAMPLES SOAK_SECONDS
 
-.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations screenshots clean help
+.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations package screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,9 @@ build: ## release build of the pwreset binary (target/release/pwreset)
 
 test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL, Cloudreve), HTTP, end to end
 	$(CARGO) test --workspace $(CARGO_FEATURES)
+
+package: ## package the library crates as publishing would, in dependency order, each built from its package
+	$(CARGO) package -p pwreset-domain -p pwreset-infra -p pwreset-cloudreve -p pwreset-http
 
 lint: ## rustfmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check

@@ -5,7 +5,7 @@
 # accounts) and state-migrations/ (pwreset's prefixed tables beside another
 # application's accounts).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../crates/infra"
 
 status=0
 for root in migrations state-migrations; do

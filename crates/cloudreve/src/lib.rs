@@ -17,6 +17,8 @@
 //! The crate runs the storage contract suite of `pwreset-infra` against a
 //! Cloudreve V4 schema on every backend (`tests/contract.rs`).
 
+#![warn(missing_docs)]
+
 pub mod accounts;
 pub mod mail;
 pub mod password;

@@ -4,6 +4,8 @@
 //! `pwreset-infra` and `pwreset-http` crates) implement the traits in [`ports`]
 //! and call the use cases in [`usecases`].
 
+#![warn(missing_docs)]
+
 pub mod model;
 pub mod ports;
 pub mod usecases;

@@ -32,6 +32,8 @@
 //! Every answer under the prefix is a Cloudreve envelope, including answers to
 //! malformed requests and unknown routes.
 
+#![warn(missing_docs)]
+
 pub mod body;
 mod client;
 pub mod compat;

@@ -171,12 +171,15 @@ pub struct Limiters {
     /// an address gets a bounded number of emails, its newest link stays
     /// live, and nobody can make its owner's own requests fail.
     pub request_per_address: Option<Limiter>,
+    /// `reset_per_ip`.
     pub reset_per_ip: Option<Limiter>,
+    /// `reset_per_user`, counting refused links only.
     pub reset_per_user: Option<Limiter>,
     pub(crate) ipv6_prefix: u8,
 }
 
 impl Limiters {
+    /// The limiters of `limits` (`None` where a limit is off).
     pub fn new(limits: &RateLimits) -> Self {
         Self {
             request_per_ip: limits.request_per_ip.map(Limiter::new),

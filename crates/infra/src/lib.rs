@@ -2,6 +2,8 @@
 //! PostgreSQL), in-memory storage, bcrypt, Cloudreve hashids, email
 //! (templates, SMTP, files, log), the system clock and the OS random generator.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod bcrypt;
 pub mod clock;

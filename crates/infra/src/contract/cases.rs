@@ -133,6 +133,7 @@ fn password_of(s: &Subject, user: UserId) -> (String, String) {
 
 // ---------------------------------------------------------------- the suite
 
+/// The case: Fresh store has cloudreves default groups.
 pub fn fresh_store_has_cloudreves_default_groups(s: &Subject) {
     for expected in default_groups() {
         let by_id = s.find_group(&GroupRef::Id(expected.id)).unwrap();
@@ -144,6 +145,7 @@ pub fn fresh_store_has_cloudreves_default_groups(s: &Subject) {
     assert_eq!(s.find_group(&GroupRef::Name("admin".into())).unwrap(), None, "names are exact");
 }
 
+/// The case: Users round trip and are found case insensitively.
 pub fn users_round_trip_and_are_found_case_insensitively(s: &Subject) {
     let created = create(s, "Jane.Doe@Example.com");
     assert_eq!(created.user.email, "Jane.Doe@Example.com");
@@ -171,6 +173,7 @@ pub fn users_round_trip_and_are_found_case_insensitively(s: &Subject) {
     assert_eq!(find("umit@example.com"), None, "accents count");
 }
 
+/// The case: Duplicate addresses and unknown groups are refused.
 pub fn duplicate_addresses_and_unknown_groups_are_refused(s: &Subject) {
     if !s.hooks().creates_users() {
         let err = s.create_user(&new_user("new@example.com")).unwrap_err();
@@ -190,6 +193,7 @@ pub fn duplicate_addresses_and_unknown_groups_are_refused(s: &Subject) {
     assert_eq!(s.find_user_by_email(&Email::parse("orphan@example.com").unwrap()).unwrap(), None);
 }
 
+/// The case: Tokens are found by digest only.
 pub fn tokens_are_found_by_digest_only(s: &Subject) {
     let user = create(s, "t@example.com").user.id;
     let before = now();
@@ -204,6 +208,7 @@ pub fn tokens_are_found_by_digest_only(s: &Subject) {
     assert_eq!(s.hooks().audit_kinds(), ["link_issued"]);
 }
 
+/// The case: Issuing revokes the users older tokens.
 pub fn issuing_revokes_the_users_older_tokens(s: &Subject) {
     let user = create(s, "a@example.com").user.id;
     let other = create(s, "b@example.com").user.id;
@@ -215,6 +220,7 @@ pub fn issuing_revokes_the_users_older_tokens(s: &Subject) {
     assert_eq!(token_state(s, &secret(9)), TokenState::Live, "other users are untouched");
 }
 
+/// The case: A secret is consumed once.
 pub fn a_secret_is_consumed_once(s: &Subject) {
     let user = create(s, "once@example.com").user.id;
     let token = issue(s, user, &secret(1), Duration::hours(1));
@@ -239,6 +245,7 @@ pub fn a_secret_is_consumed_once(s: &Subject) {
     assert_eq!(queued[0].mail, mail(MailKind::PasswordChanged, "notice@example.com", 0));
 }
 
+/// The case: A reset revokes the users other tokens.
 pub fn a_reset_revokes_the_users_other_tokens(s: &Subject) {
     let user = create(s, "r@example.com").user.id;
     let other_user = create(s, "o@example.com").user.id;
@@ -256,6 +263,7 @@ pub fn a_reset_revokes_the_users_other_tokens(s: &Subject) {
     assert_eq!(token_state(s, &secret(5)), TokenState::Live, "other users keep their tokens");
 }
 
+/// The case: Expired used and other users tokens are refused.
 pub fn expired_used_and_other_users_tokens_are_refused(s: &Subject) {
     let user = create(s, "e@example.com").user.id;
     let other = create(s, "f@example.com").user.id;
@@ -281,6 +289,7 @@ pub fn expired_used_and_other_users_tokens_are_refused(s: &Subject) {
     assert_eq!(revoked, ResetCommit::TokenNotLive, "a revoked token");
 }
 
+/// The case: Inactive users are refused and keep their token.
 pub fn inactive_users_are_refused_and_keep_their_token(s: &Subject) {
     for (i, status) in [UserStatus::Inactive, UserStatus::ManualBanned, UserStatus::SysBanned]
         .into_iter()
@@ -300,6 +309,7 @@ pub fn inactive_users_are_refused_and_keep_their_token(s: &Subject) {
     assert!(!s.hooks().audit_kinds().contains(&"reset_succeeded".to_owned()));
 }
 
+/// The case: Concurrent consumers of one secret have one winner.
 pub fn concurrent_consumers_of_one_secret_have_one_winner(s: &Subject) {
     const THREADS: usize = 16;
     let user = create(s, "race@example.com").user.id;
@@ -436,6 +446,7 @@ pub fn concurrent_resets_and_link_requests_do_not_deadlock(s: &Subject) {
     }
 }
 
+/// The case: A failure inside the reset changes nothing.
 pub fn a_failure_inside_the_reset_changes_nothing(s: &Subject) {
     let user = create(s, "atomic@example.com").user.id;
     let token = issue(s, user, &secret(1), Duration::hours(1));
@@ -459,6 +470,7 @@ pub fn a_failure_inside_the_reset_changes_nothing(s: &Subject) {
     assert!(matches!(retry, ResetCommit::Applied(_)), "{retry:?}");
 }
 
+/// The case: Times survive storage to the microsecond.
 pub fn times_survive_storage_to_the_microsecond(s: &Subject) {
     let user = create(s, "time@example.com").user.id;
     let at = Utc.with_ymd_and_hms(2031, 2, 3, 4, 5, 6).unwrap() + Duration::microseconds(789_012);
@@ -475,6 +487,7 @@ pub fn times_survive_storage_to_the_microsecond(s: &Subject) {
     assert_eq!((token.created_at, token.expires_at), (at, at + Duration::hours(1)));
 }
 
+/// The case: Issuing queues the email with the token.
 pub fn issuing_queues_the_email_with_the_token(s: &Subject) {
     let user = create(s, "mail@example.com").user.id;
     let at = now();
@@ -518,6 +531,7 @@ fn queue(s: &Subject, n: usize) -> DateTime<Utc> {
     at
 }
 
+/// The case: Claims are leased in order and counted.
 pub fn claims_are_leased_in_order_and_counted(s: &Subject) {
     let at = queue(s, 3);
     let lease = at + Duration::minutes(10);
@@ -536,6 +550,7 @@ pub fn claims_are_leased_in_order_and_counted(s: &Subject) {
     assert_eq!(s.pending().unwrap(), 3);
 }
 
+/// The case: Sent and given up messages are scrubbed.
 pub fn sent_and_given_up_messages_are_scrubbed(s: &Subject) {
     let at = queue(s, 3);
     let claimed = s.claim_due(at, at + Duration::minutes(10), 10).unwrap();
@@ -560,6 +575,7 @@ pub fn sent_and_given_up_messages_are_scrubbed(s: &Subject) {
     assert_eq!((retried[0].id, retried[0].attempts), (claimed[2].id, 2));
 }
 
+/// The case: Audit events are recorded.
 pub fn audit_events_are_recorded(s: &Subject) {
     s.record(&AuditRecord {
         kind: AuditKind::LinkRequested,
@@ -572,6 +588,7 @@ pub fn audit_events_are_recorded(s: &Subject) {
     assert_eq!(s.hooks().audit_kinds(), ["link_requested"]);
 }
 
+/// The case: Audit events are listed newest first by user and time.
 pub fn audit_events_are_listed_newest_first_by_user_and_time(s: &Subject) {
     let (a, b) = (create(s, "a@example.com").user.id, create(s, "b@example.com").user.id);
     let base = Utc.with_ymd_and_hms(2030, 5, 1, 12, 0, 0).unwrap();
@@ -601,6 +618,7 @@ pub fn audit_events_are_listed_newest_first_by_user_and_time(s: &Subject) {
     assert_eq!(s.list(&AuditQuery { user: None, since: at(0), limit: 1 }).unwrap().len(), 1);
 }
 
+/// The case: Sweeping deletes only what is finished and old.
 pub fn sweeping_deletes_only_what_is_finished_and_old(s: &Subject) {
     let now = now();
     let old = now - Duration::days(10);
@@ -674,6 +692,7 @@ pub fn sweeping_deletes_only_what_is_finished_and_old(s: &Subject) {
     );
 }
 
+/// The case: Concurrent claimers never share a message.
 pub fn concurrent_claimers_never_share_a_message(s: &Subject) {
     const MESSAGES: usize = 24;
     const CLAIMERS: usize = 8;

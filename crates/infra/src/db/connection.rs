@@ -36,20 +36,18 @@ impl std::fmt::Debug for DbConnection {
     }
 }
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 #[cfg(feature = "mysql")]
-const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
 // pwreset's prefixed state tables, for a database it shares with another
 // application (see `StateLayout::Prefixed`).
-const SQLITE_STATE_MIGRATIONS: EmbeddedMigrations =
-    embed_migrations!("../../state-migrations/sqlite");
+const SQLITE_STATE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("state-migrations/sqlite");
 const POSTGRES_STATE_MIGRATIONS: EmbeddedMigrations =
-    embed_migrations!("../../state-migrations/postgres");
+    embed_migrations!("state-migrations/postgres");
 #[cfg(feature = "mysql")]
-const MYSQL_STATE_MIGRATIONS: EmbeddedMigrations =
-    embed_migrations!("../../state-migrations/mysql");
+const MYSQL_STATE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("state-migrations/mysql");
 
 /// Where [`run_state_migrations`] records what it applied: a table of
 /// pwreset's own name, so that nothing but `pwreset_*` tables is ever added to

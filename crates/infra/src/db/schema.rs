@@ -1,6 +1,10 @@
 //! The diesel schema, shared by every backend (the migrations keep the
 //! per-backend DDL in step with it).
 
+// `diesel::table!` generates the tables' modules and column types; their
+// names are the documentation.
+#![allow(missing_docs)]
+
 diesel::table! {
     groups (id) {
         id -> BigInt,
