@@ -40,6 +40,14 @@ pub enum Code {
     InternalSetting = 50005,
 }
 
+impl Code {
+    /// A failure of the server (storage, mail, anything internal), not a
+    /// refusal of the request: its cause is logged.
+    pub fn is_internal(self) -> bool {
+        matches!(self, Self::DbError | Self::InternalSetting | Self::FailedSendEmail)
+    }
+}
+
 /// The envelope code of a response, attached to it for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvelopeCode(pub i32);
@@ -138,11 +146,12 @@ impl ApiError {
         }
     }
 
-    /// Attaches the internal cause, logs it once (for server-side failures),
-    /// and includes it in the envelope only when `debug` is on.
-    pub fn with_detail(mut self, detail: impl std::fmt::Display, debug: bool) -> Self {
-        let detail = detail.to_string();
-        if matches!(self.code, Code::DbError | Code::InternalSetting | Code::FailedSendEmail) {
+    /// Attaches the internal cause — the error and its whole chain of
+    /// sources — logs it once (for server-side failures), and includes it in
+    /// the envelope only when `debug` is on.
+    pub fn with_cause(mut self, cause: &(dyn std::error::Error + 'static), debug: bool) -> Self {
+        let detail = crate::failure::error_chain(cause);
+        if self.code.is_internal() {
             tracing::error!(code = self.code as i32, correlation_id = %self.correlation_id, error = %detail, "request failed");
         }
         self.detail = Some(detail);
@@ -226,7 +235,7 @@ pub(crate) fn json_error(
         _ => "Cannot read the request body".to_owned(),
     };
     ApiError::new(Code::ParamErr, msg, CorrelationId::of(req))
-        .with_detail(&err, debug_mode(req))
+        .with_cause(&err, debug_mode(req))
         .into()
 }
 
@@ -268,14 +277,18 @@ mod tests {
                 .unwrap();
             String::from_utf8(bytes.to_vec()).unwrap()
         };
-        let plain =
-            body(ApiError::new(Code::DbError, "Database error", id).with_detail("boom", false));
+        let plain = body(
+            ApiError::new(Code::DbError, "Database error", id)
+                .with_cause(&std::io::Error::other("boom"), false),
+        );
         assert_eq!(
             plain,
             r#"{"code":50001,"msg":"Database error","correlation_id":"00000000-0000-0000-0000-000000000000"}"#
         );
-        let debug =
-            body(ApiError::new(Code::DbError, "Database error", id).with_detail("boom", true));
+        let debug = body(
+            ApiError::new(Code::DbError, "Database error", id)
+                .with_cause(&std::io::Error::other("boom"), true),
+        );
         assert!(debug.contains(r#""error":"boom""#), "{debug}");
     }
 }

@@ -20,9 +20,6 @@ use crossbeam_channel::{Receiver, Sender};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
-use crate::correlation::CorrelationId;
-use crate::envelope::{ApiError, Code};
-
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Lets storage stop waiting once its request's time is up. The lane runs
@@ -54,18 +51,6 @@ pub(crate) enum LaneError {
     /// It panicked (the thread survives).
     #[error("the storage job panicked")]
     Panicked,
-}
-
-impl LaneError {
-    /// The envelope: waiting too long is answered like a pool checkout that
-    /// timed out (`50001`), a panic like any internal error.
-    pub(crate) fn into_api_error(self, id: CorrelationId, debug: bool) -> ApiError {
-        let (code, message) = match self {
-            Self::Busy(_) => (Code::DbError, "Database error"),
-            Self::Panicked => (Code::InternalSetting, "Internal error"),
-        };
-        ApiError::new(code, message, id).with_detail(self, debug)
-    }
 }
 
 /// The threads and their queue. Dropping the last handle lets the threads end

@@ -1,15 +1,14 @@
 //! `POST {prefix}/user/reset`: ask for a reset link by email address.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use pwreset_domain::usecases::{
-    Ineligible, RequestResetCommand, RequestResetError, RequestResetOutcome,
-};
+use pwreset_domain::usecases::{RequestResetCommand, RequestResetOutcome};
 
 use crate::ApiState;
 use crate::body::RequestBody;
 use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
+use crate::failure;
 use crate::ratelimit::{self, LimitName};
 
 pub(crate) async fn request_reset(
@@ -55,12 +54,10 @@ pub(crate) async fn request_reset(
     let outcome = state.storage.run(move || use_case.execute(command)).await;
     wait_until(state.timing.after(started.elapsed())).await;
     let outcome = outcome.map_err(|e| {
-        state.metrics().link_request("error");
-        e.into_api_error(id, debug)
+        let failure = failure::lane(&e);
+        state.metrics().link_request(failure.label);
+        failure.answer(id, &e, debug)
     })?;
-    if outcome.is_err() {
-        state.metrics().link_request("error");
-    }
     match outcome {
         Ok(RequestResetOutcome::Queued) => {
             tracing::info!(email = %masked, "reset link queued");
@@ -70,34 +67,18 @@ pub(crate) async fn request_reset(
         }
         Ok(RequestResetOutcome::NotQueued(reason)) => {
             tracing::info!(email = %masked, reason = ?reason, "reset link not sent");
-            state.metrics().link_request(match reason {
-                Ineligible::UnknownUser => "unknown_address",
-                Ineligible::Inactive => "inactive",
-                Ineligible::Banned => "banned",
-            });
-            match (state.settings.reveal_account_state, reason) {
-                (false, _) => Ok(Envelope::ok().respond()),
-                (true, Ineligible::UnknownUser) => {
-                    Err(ApiError::new(Code::UserNotFound, "User not found", id))
-                }
-                (true, Ineligible::Banned) => {
-                    Err(ApiError::new(Code::UserBanned, "This user is banned", id))
-                }
-                (true, Ineligible::Inactive) => {
-                    Err(ApiError::new(Code::UserNotActivated, "This user is not activated", id))
-                }
+            let failure = failure::ineligible(reason);
+            state.metrics().link_request(failure.label);
+            if state.settings.reveal_account_state {
+                Err(ApiError::new(failure.code, failure.msg, id))
+            } else {
+                Ok(Envelope::ok().respond())
             }
         }
-        Err(e @ RequestResetError::Lookup(_)) => {
-            Err(ApiError::new(Code::DbError, "Database error", id)
-                .with_detail(crate::reset::error_chain(&e), debug))
-        }
-        Err(e @ RequestResetError::Record(_)) => {
-            Err(ApiError::new(Code::FailedSendEmail, "Failed to send email", id)
-                .with_detail(crate::reset::error_chain(&e), debug))
-        }
-        Err(e @ RequestResetError::Random(_)) => {
-            Err(ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug))
+        Err(e) => {
+            let failure = failure::request(&e);
+            state.metrics().link_request(failure.label);
+            Err(failure.answer(id, &e, debug))
         }
     }
 }

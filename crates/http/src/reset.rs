@@ -1,13 +1,13 @@
 //! `PATCH {prefix}/user/reset/{user_id}`: the seed endpoint.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use pwreset_domain::ports::HashError;
 use pwreset_domain::usecases::{ResetPasswordCommand, ResetPasswordError};
 
 use crate::body::ResetBody;
 use crate::client::client_info;
 use crate::correlation::CorrelationId;
 use crate::envelope::{ApiError, Code, Envelope};
+use crate::failure;
 use crate::ratelimit::{self, LimitName};
 use crate::user::UserResponse;
 use crate::{ApiState, MAX_PUBLIC_ID_LEN};
@@ -46,15 +46,16 @@ pub(crate) async fn reset_password(
     // hashing never holds up the refusals queued behind it.
     let reset = state.reset.clone();
     let checked = state.storage.run(move || reset.check(command)).await.map_err(|e| {
-        state.metrics().reset("error");
-        e.into_api_error(id, debug)
+        let failure = failure::lane(&e);
+        state.metrics().reset(failure.label);
+        failure.answer(id, &e, debug)
     })?;
     let outcome = match checked {
         Ok(checked) => {
             let reset = state.reset.clone();
-            web::block(move || reset.complete(checked)).await.map_err(|e| {
-                ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
-            })?
+            web::block(move || reset.complete(checked))
+                .await
+                .map_err(|e| failure::BLOCKING.answer(id, &e, debug))?
         }
         // The per-user limit counts refused links only, after the secret was
         // checked: junk sent for a user id can never stop the holder of that
@@ -82,56 +83,14 @@ pub(crate) async fn reset_password(
             Ok(Envelope::success(user).respond())
         }
         Err(e) => {
-            state.metrics().reset(match &e {
-                ResetPasswordError::InvalidLink(_) => "invalid_link",
-                ResetPasswordError::UserNotActive => "user_not_active",
-                ResetPasswordError::Store(_)
-                | ResetPasswordError::Hash(_)
-                | ResetPasswordError::Random(_) => "error",
-            });
-            Err(refusal(e, id, debug))
+            if let ResetPasswordError::InvalidLink(problem) = &e {
+                // Debug, not info: refusals are audited, and a flood of them
+                // should not cost a log line each.
+                tracing::debug!(reason = problem.as_str(), "reset refused: invalid link");
+            }
+            let failure = failure::reset(&e);
+            state.metrics().reset(failure.label);
+            Err(failure.answer(id, &e, debug))
         }
     }
-}
-
-/// The envelope for each way a reset can fail. Exhaustive on purpose: a new
-/// variant must be given a code here.
-fn refusal(error: ResetPasswordError, id: CorrelationId, debug: bool) -> ApiError {
-    match error {
-        ResetPasswordError::InvalidLink(problem) => {
-            // Debug, not info: refusals are audited, and a flood of them
-            // should not cost a log line each.
-            tracing::debug!(reason = problem.as_str(), "reset refused: invalid link");
-            ApiError::new(Code::TempLinkExpired, "Link is expired", id)
-        }
-        ResetPasswordError::UserNotActive => {
-            tracing::debug!("reset refused: user not active");
-            ApiError::new(Code::UserNotFound, "User not found", id)
-        }
-        ResetPasswordError::Store(e) => {
-            ApiError::new(Code::DbError, "Database error", id).with_detail(error_chain(&e), debug)
-        }
-        ResetPasswordError::Hash(HashError::Busy) => {
-            ApiError::new(Code::InternalSetting, "Server is busy, please try again shortly", id)
-                .with_detail(HashError::Busy, debug)
-        }
-        ResetPasswordError::Hash(e @ HashError::Failed(_)) => {
-            ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
-        }
-        ResetPasswordError::Random(e) => {
-            ApiError::new(Code::InternalSetting, "Internal error", id).with_detail(e, debug)
-        }
-    }
-}
-
-/// `outer: inner: innermost`, for logs.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

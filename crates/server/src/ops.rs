@@ -42,16 +42,7 @@ impl Probe {
 
 impl OpsProbe for Probe {
     fn ready(&self) -> Result<(), String> {
-        self.store.ping(READY_TIMEOUT).map_err(|e| {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        })
+        self.store.ping(READY_TIMEOUT).map_err(|e| pwreset_http::error_chain(&e))
     }
 
     fn gauges(&self) -> Vec<Gauge> {
