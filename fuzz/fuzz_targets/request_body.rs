@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use pwreset_domain::NewPassword;
-use pwreset_http::body::{RequestBody, ResetBody, parse_json};
+use pwreset_http::{RequestBody, ResetBody, parse_json};
 
 fuzz_target!(|data: &[u8]| {
     let assert_clear = |message: &str| assert_clear(data, message);

@@ -46,7 +46,7 @@ impl Default for CompatSettings {
 }
 
 fn settings(state: &ApiState) -> CompatSettings {
-    state.settings.cloudreve_compat.clone().unwrap_or_default()
+    state.settings().cloudreve_compat.clone().unwrap_or_default()
 }
 
 /// `GET {prefix}/site/config/basic`: read at app start; `data` must be an object.

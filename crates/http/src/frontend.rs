@@ -17,10 +17,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{Error, HttpResponse, web};
 
-/// The placeholders a Cloudreve build's `index.html` carries.
-pub const PLACEHOLDERS: [&str; 5] =
-    ["siteName", "siteDes", "siteScript", "pwa_small_icon", "pwa_medium_icon"];
-
 /// What goes into the placeholders.
 #[derive(Debug, Clone, Default)]
 pub struct FrontendSettings {

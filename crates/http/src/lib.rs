@@ -34,32 +34,31 @@
 
 #![warn(missing_docs)]
 
-pub mod body;
+mod body;
 mod client;
-pub mod compat;
-pub mod correlation;
-pub mod envelope;
+mod compat;
+mod correlation;
+mod envelope;
 mod failure;
-pub mod frontend;
+mod frontend;
 mod lane;
-pub mod metrics;
+mod metrics;
 mod openapi;
-pub mod ops;
-pub mod pages;
-pub mod ratelimit;
+mod ops;
+mod pages;
+mod ratelimit;
 mod request;
 mod reset;
 pub mod runtime;
+mod state;
 mod timing;
 mod user;
 
-use std::sync::Arc;
-
 use actix_web::middleware::from_fn;
 use actix_web::web;
-use pwreset_domain::ports::{AuditLog, Clock, Ports, PublicIdCodec};
-use pwreset_domain::usecases::{LinkPolicy, RequestPasswordReset, ResetPassword};
+use pwreset_domain::usecases::LinkPolicy;
 
+pub use crate::body::{RequestBody, ResetBody, parse_json};
 pub use crate::client::{IpNet, TrustedProxies};
 pub use crate::compat::CompatSettings;
 pub use crate::correlation::{CorrelationId, correlation_middleware};
@@ -71,6 +70,7 @@ pub use crate::metrics::{Gauge, Metrics, OpsProbe};
 pub use crate::ops::{configure_health, configure_metrics, configure_ops, security_headers};
 pub use crate::pages::PageSettings;
 pub use crate::ratelimit::{Limit, RateLimits};
+pub use crate::state::{ApiState, MailQueuedHook};
 pub use crate::user::{GroupResponse, UserResponse};
 
 /// JSON bodies larger than this are refused before parsing.
@@ -105,7 +105,7 @@ pub struct ApiSettings {
     pub trusted_proxies: TrustedProxies,
     /// The reset and forgot pages.
     pub pages: PageSettings,
-    /// The Cloudreve web-app shims ([`compat`]); `None` leaves them out.
+    /// The Cloudreve web-app shims around the reset pages; `None` leaves them out.
     pub cloudreve_compat: Option<CompatSettings>,
     /// Threads that run storage work (refused resets, link requests), in
     /// arrival order; about the connection pool's size.
@@ -137,107 +137,16 @@ impl Default for ApiSettings {
     }
 }
 
-/// Called whenever a request queued an email, so delivery can start at once.
-pub type MailQueuedHook = Arc<dyn Fn() + Send + Sync>;
-
-/// What the handlers share: the use cases, the rate limiters and the settings.
-pub struct ApiState {
-    reset: ResetPassword,
-    request: RequestPasswordReset,
-    ids: Arc<dyn PublicIdCodec>,
-    clock: Arc<dyn Clock>,
-    refusals: Arc<dyn AuditLog>,
-    limiters: ratelimit::Limiters,
-    on_mail_queued: Option<MailQueuedHook>,
-    openapi: serde_json::Value,
-    metrics: Arc<Metrics>,
-    probe: Option<Arc<dyn OpsProbe>>,
-    storage: lane::Lane,
-    timing: timing::TimingFloor,
-    settings: ApiSettings,
-}
-
-impl std::fmt::Debug for ApiState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState").field("settings", &self.settings).finish_non_exhaustive()
-    }
-}
-
-impl ApiState {
-    /// Wires the use cases to the ports.
-    pub fn new(ports: &Ports, settings: ApiSettings) -> Self {
-        Self {
-            reset: ResetPassword::new(ports),
-            request: RequestPasswordReset::new(ports, settings.link.clone()),
-            ids: ports.ids.clone(),
-            clock: ports.clock.clone(),
-            refusals: ports.refusals.clone(),
-            limiters: ratelimit::Limiters::new(&settings.rate_limits),
-            on_mail_queued: None,
-            openapi: openapi::document(&settings.prefix),
-            metrics: Arc::new(Metrics::default()),
-            probe: None,
-            storage: lane::Lane::new(settings.storage_threads, settings.storage_wait),
-            timing: timing::TimingFloor::new(settings.link_request_min_time),
-            settings,
-        }
-    }
-
-    /// Records into `metrics` (shared with, say, the mail worker) instead of
-    /// a registry of its own.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
-    /// Lets `/readyz` and `/metrics` look at the database and the rest.
-    pub fn with_probe(mut self, probe: Arc<dyn OpsProbe>) -> Self {
-        self.probe = Some(probe);
-        self
-    }
-
-    /// Runs each request's storage work inside `deadline`, so storage stops
-    /// waiting (for a pooled connection, say) once the request has waited
-    /// `storage_wait` in all.
-    pub fn with_storage_deadline(mut self, deadline: Arc<dyn StorageDeadline>) -> Self {
-        self.storage.with_deadline(deadline);
-        self
-    }
-
-    /// The metrics this state records into.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
-    /// Calls `hook` whenever a request queued an email (a link or a notice),
-    /// e.g. to wake the delivery worker.
-    pub fn on_mail_queued(mut self, hook: MailQueuedHook) -> Self {
-        self.on_mail_queued = Some(hook);
-        self
-    }
-
-    fn mail_queued(&self) {
-        if let Some(hook) = &self.on_mail_queued {
-            hook();
-        }
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &ApiSettings {
-        &self.settings
-    }
-}
-
 /// Registers the API under `settings.prefix`, with its own correlation-id
 /// middleware, JSON limits and envelope-shaped errors. Pass the result to
 /// `App::configure`.
 pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        let prefix = state.settings.prefix.trim_end_matches('/').to_owned();
+        let prefix = state.settings().prefix.trim_end_matches('/').to_owned();
         let json =
             web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(envelope::json_error);
         let mut scope = web::scope(&prefix);
-        if state.settings.cloudreve_compat.is_some() {
+        if state.settings().cloudreve_compat.is_some() {
             scope = compat::register(scope);
         }
         cfg.service(

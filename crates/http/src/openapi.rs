@@ -19,7 +19,7 @@ pub(crate) fn document(prefix: &str) -> Value {
 }
 
 pub(crate) async fn serve(state: web::Data<ApiState>) -> HttpResponse {
-    HttpResponse::Ok().json(&state.openapi)
+    HttpResponse::Ok().json(state.openapi())
 }
 
 #[cfg(test)]

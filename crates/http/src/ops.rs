@@ -38,7 +38,7 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({"status": "unavailable"}))
     };
-    let Some(probe) = state.probe.clone() else {
+    let Some(probe) = state.probe().cloned() else {
         return HttpResponse::Ok().json(json!({"status": "ready"}));
     };
     let check = web::block(move || probe.ready());
@@ -53,7 +53,7 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    let probe = state.probe.clone();
+    let probe = state.probe().cloned();
     let gauges = match probe {
         Some(probe) => {
             let read = web::block(move || probe.gauges());
@@ -67,7 +67,7 @@ async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(state.metrics.render(&gauges))
+        .body(state.metrics().render(&gauges))
 }
 
 /// Registers `/healthz` and `/readyz`: safe on the public listener (their

@@ -224,13 +224,13 @@ pub(crate) fn hit(
     user: Option<pwreset_domain::UserId>,
     client: impl FnOnce() -> pwreset_domain::ClientInfo,
 ) -> Result<(), Duration> {
-    let now = state.clock.now();
+    let now = state.clock().now();
     let limiter = match limit {
-        LimitName::RequestPerIp => state.limiters.request_per_ip.as_ref(),
-        LimitName::RequestPerEmail => state.limiters.request_per_email.as_ref(),
-        LimitName::RequestPerAddress => state.limiters.request_per_address.as_ref(),
-        LimitName::ResetPerIp => state.limiters.reset_per_ip.as_ref(),
-        LimitName::ResetPerUser => state.limiters.reset_per_user.as_ref(),
+        LimitName::RequestPerIp => state.limiters().request_per_ip.as_ref(),
+        LimitName::RequestPerEmail => state.limiters().request_per_email.as_ref(),
+        LimitName::RequestPerAddress => state.limiters().request_per_address.as_ref(),
+        LimitName::ResetPerIp => state.limiters().reset_per_ip.as_ref(),
+        LimitName::ResetPerUser => state.limiters().reset_per_user.as_ref(),
     };
     check(limiter, key, now).inspect_err(|wait| {
         tracing::info!(limit = limit.as_str(), retry_after_s = wait.as_secs(), "rate limit hit");
@@ -242,7 +242,7 @@ pub(crate) fn hit(
             detail: Some(format!("limit={}", limit.as_str())),
             at: now,
         };
-        if let Err(e) = state.refusals.record(&record) {
+        if let Err(e) = state.refusals().record(&record) {
             tracing::warn!(error = %e, "rate-limit hit not audited");
         }
     })

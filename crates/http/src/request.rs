@@ -17,9 +17,9 @@ pub(crate) async fn request_reset(
     req: HttpRequest,
     body: web::Json<RequestBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let debug = state.settings.debug;
-    let ip = state.settings.trusted_proxies.client_ip(&req);
-    let network = ratelimit::client_key(ip, state.limiters.ipv6_prefix);
+    let debug = state.settings().debug;
+    let ip = state.settings().trusted_proxies.client_ip(&req);
+    let network = ratelimit::client_key(ip, state.limiters().ipv6_prefix);
     let client = || client_info(&req, ip, id);
     ratelimit::enforce(&state, LimitName::RequestPerIp, &network, None, client, id)?;
     let (email, language) =
@@ -44,15 +44,15 @@ pub(crate) async fn request_reset(
     // newest link already sent stays live, so nobody can keep its owner
     // from resetting, and nobody can bomb the mailbox.
     if ratelimit::hit(&state, LimitName::RequestPerAddress, &address, None, client).is_err() {
-        wait_until(state.timing.current()).await;
+        wait_until(state.timing().current()).await;
         return Ok(Envelope::ok().respond());
     }
 
     let masked = email.masked();
     let command = RequestResetCommand { email, language, client: client_info(&req, ip, id) };
-    let use_case = state.request.clone();
-    let outcome = state.storage.run(move || use_case.execute(command)).await;
-    wait_until(state.timing.after(started.elapsed())).await;
+    let use_case = state.request_use_case().clone();
+    let outcome = state.storage().run(move || use_case.execute(command)).await;
+    wait_until(state.timing().after(started.elapsed())).await;
     let outcome = outcome.map_err(|e| {
         let failure = failure::lane(&e);
         state.metrics().link_request(failure.label);
@@ -69,7 +69,7 @@ pub(crate) async fn request_reset(
             tracing::info!(email = %masked, reason = ?reason, "reset link not sent");
             let failure = failure::ineligible(reason);
             state.metrics().link_request(failure.label);
-            if state.settings.reveal_account_state {
+            if state.settings().reveal_account_state {
                 Err(ApiError::new(failure.code, failure.msg, id))
             } else {
                 Ok(Envelope::ok().respond())

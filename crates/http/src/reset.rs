@@ -19,9 +19,9 @@ pub(crate) async fn reset_password(
     path: web::Path<String>,
     body: web::Json<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let debug = state.settings.debug;
-    let ip = state.settings.trusted_proxies.client_ip(&req);
-    let ip_key = ratelimit::client_key(ip, state.limiters.ipv6_prefix);
+    let debug = state.settings().debug;
+    let ip = state.settings().trusted_proxies.client_ip(&req);
+    let ip_key = ratelimit::client_key(ip, state.limiters().ipv6_prefix);
     let client = || client_info(&req, ip, id);
     ratelimit::enforce(&state, LimitName::ResetPerIp, &ip_key, None, client, id)?;
     let public_id = path.into_inner();
@@ -33,7 +33,7 @@ pub(crate) async fn reset_password(
         ));
     }
     let user_id = state
-        .ids
+        .ids()
         .decode_user(&public_id)
         .ok_or_else(|| ApiError::new(Code::ParamErr, "User id is not a valid user id", id))?;
     let (password, secret) =
@@ -44,15 +44,15 @@ pub(crate) async fn reset_password(
     // Checking the link only reads storage: it runs on the storage lane. The
     // rare request that gets as far as hashing leaves the lane for that, so
     // hashing never holds up the refusals queued behind it.
-    let reset = state.reset.clone();
-    let checked = state.storage.run(move || reset.check(command)).await.map_err(|e| {
+    let reset = state.reset_use_case().clone();
+    let checked = state.storage().run(move || reset.check(command)).await.map_err(|e| {
         let failure = failure::lane(&e);
         state.metrics().reset(failure.label);
         failure.answer(id, &e, debug)
     })?;
     let outcome = match checked {
         Ok(checked) => {
-            let reset = state.reset.clone();
+            let reset = state.reset_use_case().clone();
             web::block(move || reset.complete(checked))
                 .await
                 .map_err(|e| failure::BLOCKING.answer(id, &e, debug))?
@@ -79,7 +79,7 @@ pub(crate) async fn reset_password(
             tracing::info!(user_id = %profile.user.id, "password reset");
             state.metrics().reset("success");
             state.mail_queued();
-            let user = UserResponse::new(&profile, &*state.ids, &state.settings.default_language);
+            let user = UserResponse::new(&profile, state.ids(), &state.settings().default_language);
             Ok(Envelope::success(user).respond())
         }
         Err(e) => {

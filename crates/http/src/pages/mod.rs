@@ -86,9 +86,9 @@ fn language(req: &HttpRequest, default: Language) -> Language {
 
 fn page(state: &ApiState, lang: Language, title: &str, script: &str, body: &str) -> HttpResponse {
     let t = text::text(lang);
-    let pages = &state.settings.pages;
+    let pages = &state.settings().pages;
     let config = json!({
-        "api": state.settings.prefix.trim_end_matches('/'),
+        "api": state.settings().prefix.trim_end_matches('/'),
         "lang": lang.tag(),
         "text": t,
     });
@@ -136,9 +136,9 @@ fn csp() -> (header::HeaderName, HeaderValue) {
 
 /// `GET /session/reset?id=…&secret=…`
 pub(crate) async fn reset_page(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse {
-    let lang = language(&req, state.settings.pages.default_language);
+    let lang = language(&req, state.settings().pages.default_language);
     let t = text::text(lang);
-    let login = escape(&state.settings.pages.login_url);
+    let login = escape(&state.settings().pages.login_url);
     let body = format!(
         "<noscript><p class=\"error\">{noscript}</p></noscript>\n\
 <section id=\"form\" hidden>\n<h1 tabindex=\"-1\">{reset_title}</h1>\n<p>{reset_intro}</p>\n\
@@ -179,7 +179,7 @@ pub(crate) async fn reset_page(state: web::Data<ApiState>, req: HttpRequest) -> 
 
 /// `GET /session/forgot`
 pub(crate) async fn forgot_page(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse {
-    let lang = language(&req, state.settings.pages.default_language);
+    let lang = language(&req, state.settings().pages.default_language);
     let t = text::text(lang);
     let body = format!(
         "<noscript><p class=\"error\">{noscript}</p></noscript>\n\
