@@ -18,7 +18,7 @@ API_FUZZ_EXAMPLES ?= 300
 SOAK_SECONDS ?= 180
 export API_FUZZ_EXAMPLES SOAK_SECONDS
 
-.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations package screenshots clean help
+.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations check-host-build package screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,9 @@ build: ## release build of the pwreset binary (target/release/pwreset)
 
 test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL, Cloudreve), HTTP, end to end
 	$(CARGO) test --workspace $(CARGO_FEATURES)
+
+check-host-build: ## prove a host can use domain + http + infra without compiling C (no bundling, no SQL)
+	bash scripts/check-host-build.sh
 
 package: ## package the library crates as publishing would, in dependency order, each built from its package
 	$(CARGO) package -p pwreset-domain -p pwreset-infra -p pwreset-cloudreve -p pwreset-http

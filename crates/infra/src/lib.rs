@@ -9,6 +9,7 @@ pub mod bcrypt;
 pub mod clock;
 #[cfg(any(test, feature = "test-support"))]
 pub mod contract;
+#[cfg(feature = "sql")]
 pub mod db;
 pub mod defaults;
 mod faults;
@@ -17,11 +18,12 @@ pub mod mail;
 pub mod memory;
 pub mod random;
 pub mod redact;
-#[cfg(any(test, feature = "test-support"))]
+#[cfg(all(feature = "sql", any(test, feature = "test-support")))]
 pub mod testing;
 
 pub use crate::bcrypt::BcryptHasher;
 pub use crate::clock::SystemClock;
+#[cfg(feature = "sql")]
 pub use crate::db::{DatabaseUrl, DieselStore};
 pub use crate::hashid::HashidCodec;
 pub use crate::mail::TemplateComposer;

@@ -5,6 +5,7 @@ use pwreset_domain::ports::{NewUser, UserStore};
 use pwreset_domain::{ResetSecret, UserId, UserProfile, UserStatus};
 
 use super::{ContractHooks, FaultPoint, OutboxRow};
+#[cfg(feature = "sql")]
 use crate::db::DieselStore;
 use crate::memory::{MemoryStore, OutboxStatus};
 
@@ -48,6 +49,7 @@ impl ContractHooks for MemoryStore {
 }
 
 /// The SQL store over pwreset's own accounts.
+#[cfg(feature = "sql")]
 impl ContractHooks for DieselStore {
     fn add_user(&self, new: &NewUser) -> UserProfile {
         self.create_user(new).expect("creating a user")

@@ -207,6 +207,7 @@ mod in_tree {
         crate::storage_contract_suite!(subject, fault_injection);
     }
 
+    #[cfg(feature = "sql")]
     mod sqlite {
         use crate::contract::Subject;
 
@@ -217,6 +218,7 @@ mod in_tree {
         crate::storage_contract_suite!(subject, fault_injection);
     }
 
+    #[cfg(feature = "sql")]
     mod postgres {
         crate::storage_contract_suite!(crate::testing::postgres_subject, fault_injection);
     }

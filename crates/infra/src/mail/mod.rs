@@ -2,6 +2,7 @@
 //! `.eml` files, the log), chosen by `PWRESET_MAIL`.
 
 mod compose;
+#[cfg(feature = "smtp")]
 mod transport;
 
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use compose::TemplateComposer;
+#[cfg(feature = "smtp")]
 pub use transport::{FileMailer, LogMailer, SmtpMailer};
 
 /// Where email goes.
@@ -81,11 +83,13 @@ impl MailTarget {
 }
 
 /// Whether `from` is a usable sender (`name <address>` or `address`).
+#[cfg(feature = "smtp")]
 pub fn is_mailbox(from: &str) -> bool {
     from.parse::<lettre::message::Mailbox>().is_ok()
 }
 
 /// Builds the transport for a target, sending as `from`.
+#[cfg(feature = "smtp")]
 ///
 /// # Errors
 /// [`MailConfigError`] when the URL, the folder or the sender is unusable.
@@ -133,6 +137,7 @@ mod tests {
         assert_eq!(t.redacted(), "smtp://mail.example.com");
     }
 
+    #[cfg(feature = "smtp")]
     #[test]
     fn bad_smtp_urls_and_senders_are_refused() {
         let t = MailTarget::parse("smtp://user:pass@").unwrap();
