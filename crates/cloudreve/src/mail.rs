@@ -101,11 +101,9 @@ impl CloudreveComposer {
         let html = body.render(&data).map_err(|e| e.to_string())?;
         // Cloudreve 4.0 stored plain titles and prefixed `[site name] `;
         // later versions store the prefix in the title, as a template.
-        let subject = if title.is_plain() {
-            format!("[{}] {}", self.site.name, title.render_text(&data).map_err(|e| e.to_string())?)
-        } else {
-            title.render_text(&data).map_err(|e| e.to_string())?
-        };
+        let rendered = title.render_text(&data).map_err(|e| e.to_string())?;
+        let subject =
+            if title.is_plain() { format!("[{}] {rendered}", self.site.name) } else { rendered };
         let mut text = html_to_text(&html);
         if !text.contains(mail.url) {
             // The link must survive in the text part whatever the markup did.

@@ -388,11 +388,6 @@ impl CloudreveDb {
         Some(Self::install(db.url.clone(), Backend::Mysql, DbConnection::Mysql(conn), Box::new(db)))
     }
 
-    /// The backend.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     fn install(
         url: String,
         backend: Backend,

@@ -32,25 +32,27 @@ impl TimingFloor {
     /// slowest of the last link requests (at most [`MAX_FLOOR`]). A floor
     /// of zero turns the whole mechanism off.
     pub(crate) fn after(&self, work: Duration) -> Duration {
-        if self.configured.is_zero() {
-            return Duration::ZERO;
-        }
-        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if recent.len() == WINDOW {
-            recent.pop_front();
-        }
-        recent.push_back(work);
-        let slowest = recent.iter().copied().max().unwrap_or_default();
-        slowest.max(self.configured).min(MAX_FLOOR)
+        self.floor(Some(work))
     }
 
     /// The floor without recording anything (for answers that did no work).
     pub(crate) fn current(&self) -> Duration {
+        self.floor(None)
+    }
+
+    fn floor(&self, work: Option<Duration>) -> Duration {
         if self.configured.is_zero() {
             return Duration::ZERO;
         }
-        let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        recent.iter().copied().max().unwrap_or_default().max(self.configured).min(MAX_FLOOR)
+        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(work) = work {
+            if recent.len() == WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back(work);
+        }
+        let slowest = recent.iter().copied().max().unwrap_or_default();
+        slowest.max(self.configured).min(MAX_FLOOR)
     }
 }
 
