@@ -5,7 +5,10 @@ CARGO ?= cargo
 # Database servers for the tests (each test creates and drops its own database).
 PWRESET_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PWRESET_TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
-export PWRESET_TEST_POSTGRES_URL PWRESET_TEST_MYSQL_URL
+# Redis for the shared-limit adapter's tests (the multi-instance tests start
+# redis-server processes of their own, on free ports).
+PWRESET_TEST_REDIS_URL ?= redis://127.0.0.1:6379
+export PWRESET_TEST_POSTGRES_URL PWRESET_TEST_MYSQL_URL PWRESET_TEST_REDIS_URL
 
 # Optional cargo features, e.g. FEATURES=mysql (needs libmariadb-dev and pkg-config).
 FEATURES ?=

@@ -46,11 +46,12 @@ def free_port():
 
 
 def ensure_tools():
-    if shutil.which("wrk") is None:
-        log("installing wrk")
+    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("redis-server", "redis-server")) if shutil.which(tool) is None]
+    if missing:
+        log("installing", *missing)
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
 
 
 def build():
@@ -199,6 +200,71 @@ def machine():
     }
 
 
+HIGH_LIMITS = {
+    "PWRESET_RATE_LIMIT": "on",
+    "PWRESET_RATE_LIMIT_RESET_PER_IP": "1000000000/1h",
+    "PWRESET_RATE_LIMIT_RESET_PER_USER": "1000000000/1h",
+}
+
+
+def redis_cli(port, *args):
+    return run(["redis-cli", "-p", str(port), *args])
+
+
+def three_instances(work, pg_dir, pg_url):
+    """Refusal throughput of three instances, limits in process vs in Redis."""
+    port = free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        out = {}
+        for mode in ("local", "redis", "local_again"):
+            extra = dict(HIGH_LIMITS)
+            if mode == "redis":
+                extra["PWRESET_REDIS_URL"] = f"redis://127.0.0.1:{port}"
+                redis_cli(port, "CONFIG", "RESETSTAT")
+            servers = [Server(pg_dir, pg_url, extra=extra) for _ in range(3)]
+            loads = [
+                subprocess.Popen(
+                    ["wrk", "-t1", "-c11", f"-d{SECONDS}s", "--latency", "-s", str(LUA / "refusal.lua"),
+                     srv.url + "/", "--", str(pg_dir / "users.txt")],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                )
+                for srv in servers
+            ]
+            outs = [p.communicate()[0] for p in loads]
+            for srv in servers:
+                srv.stop()
+            rps = sum(float(re.search(r"Requests/sec:\s+([\d.]+)", o).group(1)) for o in outs)
+            requests = sum(int(re.search(r"(\d+) requests in", o).group(1)) for o in outs)
+            p99 = max(to_ms(re.search(r"\s99%\s+(\S+)", o).group(1)) for o in outs)
+            non2xx = sum(int(m.group(1)) for o in outs for m in [re.search(r"Non-2xx or 3xx responses: (\d+)", o)] if m)
+            out[mode] = {"rps": rps, "requests": requests, "p99": p99, "errors": non2xx}
+            if mode == "redis":
+                stats = redis_cli(port, "INFO", "commandstats")
+                calls = sum(int(c) for c in re.findall(r"cmdstat_(?:evalsha|eval):calls=(\d+)", stats))
+                out[mode]["redis_calls"] = calls
+                keys = int(redis_cli(port, "DBSIZE").strip())
+                memory = redis_cli(port, "INFO", "memory")
+                used = int(re.search(r"used_memory:(\d+)", memory).group(1))
+                sample = redis_cli(port, "RANDOMKEY").strip()
+                out[mode]["keys"] = keys
+                out[mode]["key_bytes"] = int(redis_cli(port, "MEMORY", "USAGE", sample).strip() or 0)
+                out[mode]["used_memory"] = used
+        return out
+    finally:
+        redis.terminate()
+        redis.wait()
+
+
 def main():
     started = time.time()
     ensure_tools()
@@ -298,6 +364,13 @@ def main():
         load.wait()
         po.stop()
 
+        # --- 6. three instances: shared (Redis) vs in-process limits -------
+        # Three `pwreset serve` on one PostgreSQL database, each loaded by a
+        # wrk of its own at once; limits on but too high to trip, so every
+        # refusal makes its checks (reset per IP, then per user) and none is
+        # refused by them. The same run with and without PWRESET_REDIS_URL.
+        results["instances"] = three_instances(work, pg_dir, pg_url)
+
         # --- 7. micro-benchmarks -----------------------------------------
         results["micro"], _ = criterion()
     finally:
@@ -331,6 +404,14 @@ def render(r):
 
     def ok(good):
         return "met" if good else "**not met**"
+
+    inst = r["instances"]
+    best_local = max(inst["local"]["rps"], inst["local_again"]["rps"])
+    shared_ratio = ratio(inst["redis"]["rps"], best_local)
+    inst_noise = abs(ratio(inst["local"]["rps"], inst["local_again"]["rps"]) - 1)
+
+    def inst_row(name, res):
+        return f"| {name} | {res['rps']:,.0f} | {res['p99']:.1f} | {res['requests']:,} | {res['errors']} |"
 
     def row(name, res):
         return f"| {name} | {res['rps']:,.0f} | {res['p50']:.3f} | {res['p99']:.3f} | {res['requests']:,} | {res['errors']} |"
@@ -389,6 +470,27 @@ target/release/bcrypt-raw {COST} {r['bcrypt_threads']} {SECONDS}
 {row("POST /user/reset, unknown addresses again", r['request_unknown_2'])}
 {row("POST /user/reset, PostgreSQL, unknown addresses (2 connections) amid 16 of known", loaded_unknown)}
 {row("POST /user/reset, PostgreSQL, known addresses (2 connections) amid 16 of known", loaded_known)}
+
+### Three instances: rate limits shared through Redis vs in process
+
+Three `pwreset serve` on one PostgreSQL database, each driven by its own wrk
+(11 connections, {SECONDS} s, all at once), refusal path with rate limits on
+but too high to trip (every refusal checks `reset_per_ip` and
+`reset_per_user`); once with limits in process, once with
+`PWRESET_REDIS_URL` (a `redis-server` of its own), then in process again.
+
+| limits | requests/s (sum of 3) | worst p99 ms | requests | non-2xx |
+|---|---|---|---|---|
+{inst_row("in process", inst['local'])}
+{inst_row("shared through Redis", inst['redis'])}
+{inst_row("in process, again", inst['local_again'])}
+
+Shared ÷ in process: **{shared_ratio:.0%}** (against the better of the two
+in-process runs; they differ by {inst_noise:.0%}, the noise of this machine).
+Redis ran {inst['redis']['redis_calls']:,} script calls for {inst['redis']['requests']:,} requests
+({inst['redis']['redis_calls'] / max(inst['redis']['requests'], 1):.2f} per request) and held
+{inst['redis']['keys']:,} keys in {inst['redis']['used_memory'] / 1048576:.1f} MiB; one key takes
+{inst['redis']['key_bytes']} bytes (`MEMORY USAGE`).
 
 Raw bcrypt at cost {COST} on {r['bcrypt_threads']} thread(s) — as many as
 `pwreset` hashes on by default here (`PWRESET_BCRYPT_CONCURRENCY` = cores − 1):

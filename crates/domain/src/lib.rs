@@ -12,7 +12,7 @@ pub mod usecases;
 pub mod values;
 
 pub use model::{
-    AuditKind, AuditRecord, Avatar, ClientInfo, Group, Language, MailKind, OutgoingMail,
+    AuditKind, AuditRecord, Avatar, ClientInfo, Group, Language, Limit, MailKind, OutgoingMail,
     ResetToken, TokenState, User, UserProfile, UserSettings, UserStatus,
 };
 pub use values::{

@@ -429,3 +429,34 @@ mod tests {
         assert_eq!(Avatar::parse("gravatar"), Some(Avatar::Gravatar));
     }
 }
+
+/// A rate limit: "at most `max` requests per `per`", enforced with GCRA
+/// (the generic cell rate algorithm): a key may burst to `max` at once, then
+/// earns one request back every `per / max`. Its state is one instant per
+/// key, the "theoretical arrival time" at which its allowance is full again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Requests allowed in a burst and per period.
+    pub max: u32,
+    /// The period.
+    pub per: std::time::Duration,
+}
+
+impl Limit {
+    /// The time one request costs: `per / max`.
+    pub fn interval(self) -> std::time::Duration {
+        self.per / self.max.max(1)
+    }
+
+    /// How far ahead of now a key's theoretical arrival time may run before
+    /// its next request is refused: `per - interval`.
+    pub fn tolerance(self) -> std::time::Duration {
+        self.per.saturating_sub(self.interval())
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}s", self.max, self.per.as_secs())
+    }
+}

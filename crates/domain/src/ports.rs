@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::model::{
-    AuditRecord, Group, Language, OutgoingMail, ResetToken, User, UserProfile, UserSettings,
+    AuditRecord, Group, Language, Limit, OutgoingMail, ResetToken, User, UserProfile, UserSettings,
     UserStatus,
 };
 use crate::values::{
@@ -299,6 +299,23 @@ pub trait Outbox: Send + Sync {
         limit: usize,
     ) -> Result<Vec<QueuedMail>, StoreError>;
 
+    /// Extends the leases a claimer still holds: each message of `ids` that
+    /// is still pending and leased until exactly `held_until` (the lease its
+    /// claimer set by [`claim_due`](Outbox::claim_due) or by its last
+    /// renewal) is leased until `until` instead. Returns the ids renewed. An
+    /// id missing from the answer was finished, or its lease ended and
+    /// another claimer took it: its claimer must not send it. Lease times are
+    /// whole milliseconds, so every backend stores them exactly.
+    ///
+    /// # Errors
+    /// [`StoreError`]; then nothing was renewed.
+    fn renew(
+        &self,
+        ids: &[i64],
+        held_until: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
+
     /// Marks a message delivered and scrubs its bodies (which may hold a
     /// reset secret).
     ///
@@ -485,4 +502,38 @@ impl std::fmt::Debug for Ports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Ports { .. }")
     }
+}
+
+/// What a [`SharedLimiter`] check answers: `Ok(())` to go ahead, `Err(wait)`
+/// when the limit is reached and the next request would be allowed in `wait`.
+pub type LimitVerdict = Result<(), std::time::Duration>;
+
+/// The future of a [`SharedLimiter`] check.
+pub type LimitCheck<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<LimitVerdict, StoreError>> + Send + 'a>>;
+
+/// The future of a [`SharedLimiter`] ping.
+pub type SharedPing<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// Rate-limit state shared by every instance of a deployment (Redis): a
+/// limit checked here holds for the site, whichever instance a request
+/// reaches. The only asynchronous port: it is asked on the request path,
+/// before any blocking work, and must not hold an executor thread.
+pub trait SharedLimiter: Send + Sync + std::fmt::Debug {
+    /// Counts one request by `key` (a client network, an address, a user
+    /// id) against the limit `name` (`reset_per_ip`), atomically for every
+    /// instance: at most `limit.max` requests are allowed in a burst, then
+    /// one per `limit.interval()`. A refused request does not count.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the shared state cannot be reached; the caller
+    /// decides what to do without it.
+    fn check<'a>(&'a self, name: &'a str, key: &'a str, limit: Limit) -> LimitCheck<'a>;
+
+    /// Whether the shared state can be reached (for readiness probes).
+    ///
+    /// # Errors
+    /// [`StoreError`] saying why not.
+    fn ping(&self) -> SharedPing<'_>;
 }

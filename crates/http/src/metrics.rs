@@ -188,6 +188,7 @@ pub struct Metrics {
     resets: CounterFamily,
     link_requests: CounterFamily,
     rate_limited: CounterFamily,
+    rate_limit_fallbacks: CounterFamily,
     mail: CounterFamily,
     bcrypt_wait: HistogramFamily,
 }
@@ -227,9 +228,14 @@ impl Default for Metrics {
                 "Requests refused by a rate limit, by limit.",
                 &["limit"],
             ),
+            rate_limit_fallbacks: CounterFamily::new(
+                "pwreset_rate_limit_fallbacks_total",
+                "Rate-limit checks decided by this instance alone because the shared limiter (Redis) did not answer, by limit.",
+                &["limit"],
+            ),
             mail: CounterFamily::new(
                 "pwreset_mail_deliveries_total",
-                "Email delivery attempts by kind and result (delivered, retrying, given_up).",
+                "Email delivery attempts by kind and result (delivered, retrying, given_up, lease_lost).",
                 &["kind", "result"],
             ),
             bcrypt_wait: HistogramFamily::new(
@@ -272,6 +278,11 @@ impl Metrics {
         self.rate_limited.inc(&[limit]);
     }
 
+    /// Counts a check decided in memory because the shared limiter did not answer.
+    pub fn rate_limit_fallback(&self, limit: &str) {
+        self.rate_limit_fallbacks.inc(&[limit]);
+    }
+
     /// Counts a delivery attempt.
     pub fn mail(&self, kind: &str, result: &str) {
         self.mail.inc(&[kind, result]);
@@ -290,6 +301,7 @@ impl Metrics {
         self.resets.render(&mut out);
         self.link_requests.render(&mut out);
         self.rate_limited.render(&mut out);
+        self.rate_limit_fallbacks.render(&mut out);
         self.mail.render(&mut out);
         self.bcrypt_wait.render(&mut out);
         for g in gauges {

@@ -1,7 +1,7 @@
 //! Operations endpoints at the site root: `GET /healthz` (the process
 //! answers), `GET /readyz` (the database answers, or a 503 within about a
-//! second) and `GET /metrics` (Prometheus text). And the headers every
-//! response carries.
+//! second; `degraded` while shared rate limits are unavailable) and
+//! `GET /metrics` (Prometheus text). And the headers every response carries.
 //!
 //! `/metrics` counts link requests by their real outcome (queued, unknown
 //! address, …): it must not be reachable by the public, or it would tell
@@ -38,23 +38,33 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({"status": "unavailable"}))
     };
-    let Some(probe) = state.probe().cloned() else {
-        return HttpResponse::Ok().json(json!({"status": "ready"}));
-    };
-    let check = web::block(move || probe.ready());
-    match actix_web::rt::time::timeout(READY_TIMEOUT, check).await {
-        Ok(Ok(Ok(()))) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({"status": "ready"})),
-        Ok(Ok(Err(e))) => unavailable(e),
-        Ok(Err(e)) => unavailable(e.to_string()),
-        Err(_) => unavailable(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
+    if let Some(probe) = state.probe().cloned() {
+        let check = web::block(move || probe.ready());
+        match actix_web::rt::time::timeout(READY_TIMEOUT, check).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return unavailable(e),
+            Ok(Err(e)) => return unavailable(e.to_string()),
+            Err(_) => {
+                return unavailable(format!("no answer within {} s", READY_TIMEOUT.as_secs()));
+            }
+        }
     }
+    // Without the shared limiter the instance still serves (with limits of
+    // its own): it stays in the load balancer, and says it is degraded.
+    // (Why is in the log, once per outage.)
+    let shared_up = match &state.limiters().shared {
+        Some(shared) => shared.probe().await,
+        None => true,
+    };
+    let status = if shared_up { "ready" } else { "degraded" };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({"status": status}))
 }
 
 async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     let probe = state.probe().cloned();
-    let gauges = match probe {
+    let mut gauges = match probe {
         Some(probe) => {
             let read = web::block(move || probe.gauges());
             match actix_web::rt::time::timeout(READY_TIMEOUT, read).await {
@@ -64,6 +74,13 @@ async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         }
         None => Vec::new(),
     };
+    if let Some(shared) = &state.limiters().shared {
+        gauges.push(crate::Gauge {
+            name: "pwreset_rate_limits_shared",
+            help: "1 while rate limits are shared through Redis; 0 while this instance falls back to limits of its own.",
+            value: if shared.probe().await { 1.0 } else { 0.0 },
+        });
+    }
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -1,41 +1,28 @@
-//! Rate limits: per client IP and per target (an email address, a user id),
-//! in memory, per instance.
+//! Rate limits: per client IP and per target (an email address, a user id).
 //!
 //! Each limit is "at most `max` requests per `per`", enforced with GCRA (the
 //! generic cell rate algorithm): a key may burst to `max` at once, then earns
 //! one request back every `per / max`. State is one timestamp per key.
+//!
+//! The limits are kept in memory, per instance, unless a [`SharedLimiter`]
+//! (Redis) is configured: then every check is made there, for all instances
+//! at once, and the in-memory limiters are the fallback while it cannot be
+//! reached (see [`SharedLimits`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use pwreset_domain::ports::SharedLimiter;
 
-/// "At most `max` requests per `per`".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// Requests allowed in a burst and per period.
-    pub max: u32,
-    /// The period.
-    pub per: Duration,
-}
+pub use pwreset_domain::Limit;
 
-impl Limit {
-    fn interval(self) -> chrono::Duration {
-        chrono::Duration::from_std(self.per / self.max).unwrap_or(chrono::Duration::MAX)
-    }
-
-    fn tolerance(self) -> chrono::Duration {
-        chrono::Duration::from_std(self.per).unwrap_or(chrono::Duration::MAX) - self.interval()
-    }
-}
-
-impl std::fmt::Display for Limit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}s", self.max, self.per.as_secs())
-    }
+fn chrono_of(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// Most keys one limiter shard remembers. When a shard is full of keys whose
@@ -85,7 +72,8 @@ impl Limiter {
                 key = OVERFLOW_KEY;
             }
         }
-        let (interval, tolerance) = (self.limit.interval(), self.limit.tolerance());
+        let (interval, tolerance) =
+            (chrono_of(self.limit.interval()), chrono_of(self.limit.tolerance()));
         // "Theoretical arrival time": when the key's allowance is back to full.
         let tat = map.get(key).copied().unwrap_or(now).max(now);
         let earliest = tat - tolerance;
@@ -176,6 +164,8 @@ pub struct Limiters {
     /// `reset_per_user`, counting refused links only.
     pub reset_per_user: Option<Limiter>,
     pub(crate) ipv6_prefix: u8,
+    /// Where the limits are kept for every instance, when anywhere.
+    pub(crate) shared: Option<SharedLimits>,
 }
 
 impl Limiters {
@@ -188,22 +178,174 @@ impl Limiters {
             reset_per_ip: limits.reset_per_ip.map(Limiter::new),
             reset_per_user: limits.reset_per_user.map(Limiter::new),
             ipv6_prefix: limits.ipv6_prefix,
+            shared: None,
+        }
+    }
+
+    fn local(&self, limit: LimitName) -> Option<&Limiter> {
+        match limit {
+            LimitName::RequestPerIp => self.request_per_ip.as_ref(),
+            LimitName::RequestPerEmail => self.request_per_email.as_ref(),
+            LimitName::RequestPerAddress => self.request_per_address.as_ref(),
+            LimitName::ResetPerIp => self.reset_per_ip.as_ref(),
+            LimitName::ResetPerUser => self.reset_per_user.as_ref(),
+        }
+    }
+
+    /// Counts a request by `key` against `limit` at `now`: in the shared
+    /// limiter when there is one and it answers, otherwise in memory.
+    pub(crate) async fn check(
+        &self,
+        limit: LimitName,
+        key: &str,
+        now: DateTime<Utc>,
+        metrics: &crate::Metrics,
+    ) -> Result<(), Duration> {
+        let Some(local) = self.local(limit) else { return Ok(()) };
+        let Some(shared) = &self.shared else { return local.check(key, now) };
+        match shared.check(limit.as_str(), key, local.limit).await {
+            Some(verdict) => {
+                // The in-memory limiter keeps counting what this instance
+                // lets through, so a fallback starts from this instance's
+                // own history rather than from nothing.
+                if verdict.is_ok() {
+                    let _ = local.check(key, now);
+                }
+                verdict
+            }
+            None => {
+                metrics.rate_limit_fallback(limit.as_str());
+                local.check(key, now)
+            }
         }
     }
 }
 
-/// Checks `key` against an optional limiter.
-pub(crate) fn check(
-    limiter: Option<&Limiter>,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<(), Duration> {
-    limiter.map_or(Ok(()), |l| l.check(key, now))
+/// Limits kept in a [`SharedLimiter`] for every instance, with the way back
+/// and forth to the in-memory limiters: a check the shared limiter does not
+/// answer within `timeout` (or answers with an error) is decided in memory,
+/// and the shared limiter is left alone for [`RETRY_AFTER`] before one
+/// request tries it again. The outage is logged once when it starts and
+/// once when it ends, and shown by `/readyz` and `/metrics`.
+pub(crate) struct SharedLimits {
+    limiter: Arc<dyn SharedLimiter>,
+    timeout: Duration,
+    /// Whether the last attempt was answered.
+    up: AtomicBool,
+    /// While down: when the next attempt may be made, in milliseconds since `epoch`.
+    retry_at: AtomicU64,
+    epoch: Instant,
+}
+
+/// How long the shared limiter is left alone after it failed.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl std::fmt::Debug for SharedLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLimits")
+            .field("limiter", &self.limiter)
+            .field("up", &self.up)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedLimits {
+    pub(crate) fn new(limiter: Arc<dyn SharedLimiter>, timeout: Duration) -> Self {
+        Self {
+            limiter,
+            timeout,
+            up: AtomicBool::new(true),
+            retry_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Whether the shared limits are in force (the last attempt was answered).
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    fn millis(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The shared verdict, or `None` when it must be decided in memory.
+    async fn check(&self, name: &str, key: &str, limit: Limit) -> Option<Result<(), Duration>> {
+        if !self.is_up() {
+            // Down: one request at a time tries again, once per RETRY_AFTER;
+            // the others do not wait for it.
+            let (now, due) = (self.millis(), self.retry_at.load(Ordering::Acquire));
+            let next = now.saturating_add(millis(RETRY_AFTER));
+            if now < due
+                || self
+                    .retry_at
+                    .compare_exchange(due, next, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                return None;
+            }
+        }
+        let answer =
+            actix_web::rt::time::timeout(self.timeout, self.limiter.check(name, key, limit)).await;
+        match answer {
+            Ok(Ok(verdict)) => {
+                self.back();
+                Some(verdict)
+            }
+            Ok(Err(e)) => {
+                self.down(&crate::error_chain(&e));
+                None
+            }
+            Err(_) => {
+                self.down(&format!("no answer within {:?}", self.timeout));
+                None
+            }
+        }
+    }
+
+    /// Asks the shared limiter whether it answers (for `/readyz`), and
+    /// records the answer as a check would.
+    pub(crate) async fn probe(&self) -> bool {
+        match actix_web::rt::time::timeout(self.timeout, self.limiter.ping()).await {
+            Ok(Ok(())) => {
+                self.back();
+                true
+            }
+            Ok(Err(e)) => {
+                self.down(&crate::error_chain(&e));
+                false
+            }
+            Err(_) => {
+                self.down(&format!("no answer within {:?}", self.timeout));
+                false
+            }
+        }
+    }
+
+    fn back(&self) {
+        if !self.up.swap(true, Ordering::AcqRel) {
+            tracing::info!("shared rate limits are back: limits hold across instances again");
+        }
+    }
+
+    fn down(&self, error: &str) {
+        self.retry_at.store(self.millis().saturating_add(millis(RETRY_AFTER)), Ordering::Release);
+        if self.up.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                error,
+                "shared rate limits unavailable: each instance applies its own limits until they are back"
+            );
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Checks one limit for a request; when it is hit, records the hit in the
 /// audit trail and returns the 429 answer.
-pub(crate) fn enforce(
+pub(crate) async fn enforce(
     state: &crate::ApiState,
     limit: LimitName,
     key: &str,
@@ -212,12 +354,13 @@ pub(crate) fn enforce(
     id: crate::CorrelationId,
 ) -> Result<(), crate::ApiError> {
     hit(state, limit, key, user, client)
+        .await
         .map_err(|wait| crate::ApiError::too_many_requests(wait, id))
 }
 
 /// Checks one limit; when it is hit, logs, counts and audits the hit and
 /// returns how long until the next request would be allowed.
-pub(crate) fn hit(
+pub(crate) async fn hit(
     state: &crate::ApiState,
     limit: LimitName,
     key: &str,
@@ -225,14 +368,8 @@ pub(crate) fn hit(
     client: impl FnOnce() -> pwreset_domain::ClientInfo,
 ) -> Result<(), Duration> {
     let now = state.clock().now();
-    let limiter = match limit {
-        LimitName::RequestPerIp => state.limiters().request_per_ip.as_ref(),
-        LimitName::RequestPerEmail => state.limiters().request_per_email.as_ref(),
-        LimitName::RequestPerAddress => state.limiters().request_per_address.as_ref(),
-        LimitName::ResetPerIp => state.limiters().reset_per_ip.as_ref(),
-        LimitName::ResetPerUser => state.limiters().reset_per_user.as_ref(),
-    };
-    check(limiter, key, now).inspect_err(|wait| {
+    let verdict = state.limiters().check(limit, key, now, state.metrics()).await;
+    verdict.inspect_err(|wait| {
         tracing::info!(limit = limit.as_str(), retry_after_s = wait.as_secs(), "rate limit hit");
         state.metrics().rate_limited(limit.as_str());
         let record = pwreset_domain::AuditRecord {

@@ -21,14 +21,14 @@ pub(crate) async fn request_reset(
     let ip = state.settings().trusted_proxies.client_ip(&req);
     let network = ratelimit::client_key(ip, state.limiters().ipv6_prefix);
     let client = || client_info(&req, ip, id);
-    ratelimit::enforce(&state, LimitName::RequestPerIp, &network, None, client, id)?;
+    ratelimit::enforce(&state, LimitName::RequestPerIp, &network, None, client, id).await?;
     let (email, language) =
         body.into_inner().validate().map_err(|msg| ApiError::new(Code::ParamErr, msg, id))?;
     let address = email.normalized();
     // A client that keeps asking for one address is told to wait; others
     // asking for the same address are not (they are counted apart).
     let per_client = format!("{address}\n{network}");
-    ratelimit::enforce(&state, LimitName::RequestPerEmail, &per_client, None, client, id)?;
+    ratelimit::enforce(&state, LimitName::RequestPerEmail, &per_client, None, client, id).await?;
 
     let started = std::time::Instant::now();
     // From here on the work depends on whether the address has an account;
@@ -43,7 +43,7 @@ pub(crate) async fn request_reset(
     // answer is the usual one, and nothing is minted, sent or revoked: the
     // newest link already sent stays live, so nobody can keep its owner
     // from resetting, and nobody can bomb the mailbox.
-    if ratelimit::hit(&state, LimitName::RequestPerAddress, &address, None, client).is_err() {
+    if ratelimit::hit(&state, LimitName::RequestPerAddress, &address, None, client).await.is_err() {
         wait_until(state.timing().current()).await;
         return Ok(Envelope::ok().respond());
     }

@@ -23,7 +23,7 @@ pub(crate) async fn reset_password(
     let ip = state.settings().trusted_proxies.client_ip(&req);
     let ip_key = ratelimit::client_key(ip, state.limiters().ipv6_prefix);
     let client = || client_info(&req, ip, id);
-    ratelimit::enforce(&state, LimitName::ResetPerIp, &ip_key, None, client, id)?;
+    ratelimit::enforce(&state, LimitName::ResetPerIp, &ip_key, None, client, id).await?;
     let public_id = path.into_inner();
     if public_id.len() > MAX_PUBLIC_ID_LEN {
         return Err(ApiError::new(
@@ -69,7 +69,8 @@ pub(crate) async fn reset_password(
                 Some(user_id),
                 client,
                 id,
-            )?;
+            )
+            .await?;
             Err(refused)
         }
         Err(refused) => Err(refused),

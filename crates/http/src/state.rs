@@ -2,8 +2,9 @@
 //! the storage lane, the metrics and the settings — behind accessors.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use pwreset_domain::ports::{AuditLog, Clock, Ports, PublicIdCodec};
+use pwreset_domain::ports::{AuditLog, Clock, Ports, PublicIdCodec, SharedLimiter};
 use pwreset_domain::usecases::{RequestPasswordReset, ResetPassword};
 
 use crate::{ApiSettings, Metrics, OpsProbe, StorageDeadline, lane, openapi, ratelimit, timing};
@@ -73,6 +74,26 @@ impl ApiState {
     pub fn with_storage_deadline(mut self, deadline: Arc<dyn StorageDeadline>) -> Self {
         self.storage.with_deadline(deadline);
         self
+    }
+
+    /// Keeps every rate limit in `limiter` (Redis), shared by all instances.
+    /// A check it does not answer within `timeout` is decided by this
+    /// instance's own limiters, and `/readyz` and `/metrics` say so until
+    /// it answers again.
+    pub fn with_shared_limits(
+        mut self,
+        limiter: Arc<dyn SharedLimiter>,
+        timeout: Duration,
+    ) -> Self {
+        self.limiters.shared = Some(ratelimit::SharedLimits::new(limiter, timeout));
+        self
+    }
+
+    /// Whether rate limits are shared and the shared limiter answers:
+    /// `None` without one, `Some(false)` while this instance falls back to
+    /// its own limits.
+    pub fn shared_limits_up(&self) -> Option<bool> {
+        self.limiters.shared.as_ref().map(ratelimit::SharedLimits::is_up)
     }
 
     /// The metrics this state records into.

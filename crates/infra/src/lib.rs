@@ -1,6 +1,7 @@
-//! pwreset's adapters for the domain's ports: diesel storage (SQLite and
-//! PostgreSQL), in-memory storage, bcrypt, Cloudreve hashids, email
-//! (templates, SMTP, files, log), the system clock and the OS random generator.
+//! pwreset's adapters for the domain's ports: diesel storage (SQLite,
+//! PostgreSQL and MySQL), in-memory storage, bcrypt, Cloudreve hashids, email
+//! (templates, SMTP, files, log), rate limits shared through Redis, the
+//! system clock and the OS random generator.
 
 #![warn(missing_docs)]
 
@@ -18,6 +19,8 @@ pub mod mail;
 pub mod memory;
 pub mod random;
 pub mod redact;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(all(feature = "sql", any(test, feature = "test-support")))]
 pub mod testing;
 
@@ -29,3 +32,5 @@ pub use crate::hashid::HashidCodec;
 pub use crate::mail::TemplateComposer;
 pub use crate::memory::MemoryStore;
 pub use crate::random::OsRandom;
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisLimiter, RedisSettings};

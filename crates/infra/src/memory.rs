@@ -395,6 +395,28 @@ impl Outbox for MemoryStore {
             .collect())
     }
 
+    fn renew(
+        &self,
+        ids: &[i64],
+        held_until: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut state = self.lock();
+        Ok(state
+            .outbox
+            .iter_mut()
+            .filter(|e| {
+                ids.contains(&e.id)
+                    && e.status == OutboxStatus::Pending
+                    && e.locked_until == Some(held_until)
+            })
+            .map(|e| {
+                e.locked_until = Some(until);
+                e.id
+            })
+            .collect())
+    }
+
     fn mark_sent(&self, id: i64, _at: DateTime<Utc>) -> Result<(), StoreError> {
         let mut state = self.lock();
         if let Some(e) = state.outbox.iter_mut().find(|e| e.id == id) {

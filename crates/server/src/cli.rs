@@ -12,8 +12,6 @@ use pwreset_domain::{ClientInfo, Email, GroupId, NewPassword, UserStatus};
 use pwreset_http::UserResponse;
 use serde::Serialize;
 
-use pwreset_infra::db::PoolOptions;
-
 use crate::config::{AccountsMode, Config};
 use crate::wiring::wire;
 
@@ -143,7 +141,7 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
             let config = match config.accounts {
                 AccountsMode::Pwreset => config,
                 AccountsMode::Cloudreve => {
-                    let options = PoolOptions::for_backend(config.database_url.backend());
+                    let options = config.pool_options();
                     let env = |name: &str| std::env::var(name).ok();
                     let site = pwreset_cloudreve::inspect(&config.database_url, &options, &env)
                         .map_err(|e| e.to_string())?;

@@ -8,6 +8,7 @@ use pwreset_domain::Language;
 use pwreset_http::{IpNet, Limit, RateLimits, TrustedProxies};
 use pwreset_infra::DatabaseUrl;
 use pwreset_infra::bcrypt::COST_RANGE;
+use pwreset_infra::db::PoolOptions;
 use pwreset_infra::mail::MailTarget;
 use thiserror::Error;
 
@@ -25,6 +26,7 @@ pub const DEFAULT_MAIL: &str = "file:./data/outbox";
 pub const SETTINGS: &[&str] = &[
     "PWRESET_ACCOUNTS",
     "PWRESET_DATABASE_URL",
+    "PWRESET_DATABASE_POOL_SIZE",
     "PWRESET_BIND",
     "PWRESET_OPS_BIND",
     "PWRESET_METRICS_PUBLIC",
@@ -55,6 +57,9 @@ pub const SETTINGS: &[&str] = &[
     "PWRESET_RATE_LIMIT_RESET_PER_IP",
     "PWRESET_RATE_LIMIT_RESET_PER_USER",
     "PWRESET_RATE_LIMIT_IPV6_PREFIX",
+    "PWRESET_REDIS_URL",
+    "PWRESET_REDIS_PREFIX",
+    "PWRESET_REDIS_TIMEOUT",
     "PWRESET_TRUSTED_PROXIES",
     "PWRESET_CLOUDREVE_COMPAT",
     "PWRESET_FRONTEND_DIR",
@@ -186,6 +191,9 @@ pub struct Config {
     pub explicit: Explicit,
     /// `PWRESET_DATABASE_URL`.
     pub database_url: DatabaseUrl,
+    /// `PWRESET_DATABASE_POOL_SIZE`: most database connections per instance
+    /// (also the number of storage threads).
+    pub database_pool_size: u32,
     /// `PWRESET_BIND`.
     pub bind: String,
     /// `PWRESET_OPS_BIND`: a private listener for `/healthz`, `/readyz`, `/metrics`.
@@ -228,8 +236,9 @@ pub struct Config {
     pub mail_retry_base: Duration,
     /// `PWRESET_MAIL_POLL`: how often the outbox is checked without a wake-up.
     pub mail_poll: Duration,
-    /// `PWRESET_MAIL_LEASE`: how long a claimed email stays reserved for its
-    /// claimer; after a crash it is sent by someone else once this passes.
+    /// `PWRESET_MAIL_LEASE`: how long a claim on an email lasts unless its
+    /// claimer renews it (every third of this while sending); after a crash
+    /// another instance sends it once this passes.
     pub mail_lease: Duration,
     /// `PWRESET_REVEAL_ACCOUNT_STATE`.
     pub reveal_account_state: bool,
@@ -237,6 +246,12 @@ pub struct Config {
     pub link_request_min_time: Duration,
     /// `PWRESET_RATE_LIMIT` and `PWRESET_RATE_LIMIT_*`.
     pub rate_limits: RateLimits,
+    /// `PWRESET_REDIS_URL`: keep the rate limits in Redis, shared by every instance.
+    pub redis_url: Option<String>,
+    /// `PWRESET_REDIS_PREFIX`: prepended to every Redis key.
+    pub redis_prefix: String,
+    /// `PWRESET_REDIS_TIMEOUT`: longest wait for Redis before a check is decided in memory.
+    pub redis_timeout: Duration,
     /// `PWRESET_TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedProxies,
     /// The same, as written (for `config check`).
@@ -358,6 +373,7 @@ impl Config {
         vec![
             ("PWRESET_ACCOUNTS", self.accounts.as_str().to_owned()),
             ("PWRESET_DATABASE_URL", self.database_url.redacted()),
+            ("PWRESET_DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
             ("PWRESET_BIND", self.bind.clone()),
             ("PWRESET_OPS_BIND", self.ops_bind.clone().unwrap_or_default()),
             ("PWRESET_METRICS_PUBLIC", self.metrics_public.to_string()),
@@ -402,6 +418,15 @@ impl Config {
             ("PWRESET_RATE_LIMIT_RESET_PER_IP", limit(self.rate_limits.reset_per_ip)),
             ("PWRESET_RATE_LIMIT_RESET_PER_USER", limit(self.rate_limits.reset_per_user)),
             ("PWRESET_RATE_LIMIT_IPV6_PREFIX", self.rate_limits.ipv6_prefix.to_string()),
+            (
+                "PWRESET_REDIS_URL",
+                self.redis_url.as_deref().map_or_else(
+                    || "(not set: limits per instance)".into(),
+                    pwreset_infra::redact::url_password,
+                ),
+            ),
+            ("PWRESET_REDIS_PREFIX", self.redis_prefix.clone()),
+            ("PWRESET_REDIS_TIMEOUT", duration::format(self.redis_timeout)),
             ("PWRESET_TRUSTED_PROXIES", self.trusted_proxies_text.clone()),
             ("PWRESET_CLOUDREVE_COMPAT", self.cloudreve_compat.to_string()),
             (
@@ -452,6 +477,20 @@ impl Config {
             &get("PWRESET_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
         )
         .map_err(|e| bad("PWRESET_DATABASE_URL", e.to_string()))?;
+
+        let database_pool_size = match get("PWRESET_DATABASE_POOL_SIZE") {
+            None => PoolOptions::for_backend(database_url.backend()).max_size,
+            Some(raw) => {
+                raw.trim().parse::<u32>().ok().filter(|n| (1..=256).contains(n)).ok_or_else(
+                    || {
+                        bad(
+                            "PWRESET_DATABASE_POOL_SIZE",
+                            format!("must be a whole number from 1 to 256, got {raw:?}"),
+                        )
+                    },
+                )?
+            }
+        };
 
         if let DatabaseUrl::Sqlite(path) = &database_url {
             let dir = path
@@ -632,7 +671,13 @@ impl Config {
         let sweep_interval = duration_setting("PWRESET_SWEEP_INTERVAL", 3600)?;
         let mail_retry_base = duration_setting("PWRESET_MAIL_RETRY_BASE", 30)?;
         let mail_poll = duration_setting("PWRESET_MAIL_POLL", 5)?;
-        let mail_lease = duration_setting("PWRESET_MAIL_LEASE", 180)?;
+        let mail_lease = duration_setting("PWRESET_MAIL_LEASE", 15)?;
+        if mail_lease < Duration::from_secs(3) {
+            return Err(bad(
+                "PWRESET_MAIL_LEASE",
+                "must be at least 3s (it is renewed every third of it while an email is sent)",
+            ));
+        }
 
         let reveal_account_state = get("PWRESET_REVEAL_ACCOUNT_STATE")
             .map(|v| parse_bool("PWRESET_REVEAL_ACCOUNT_STATE", &v))
@@ -696,6 +741,29 @@ impl Config {
             RateLimits { ipv6_prefix, ..RateLimits::off() }
         };
 
+        let redis_url = get("PWRESET_REDIS_URL").map(|u| u.trim().to_owned());
+        if let Some(url) = &redis_url {
+            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("redis" | "rediss" | "valkey" | "valkeys")) {
+                return Err(bad(
+                    "PWRESET_REDIS_URL",
+                    format!(
+                        "must be redis://host:port (or rediss:// for TLS), got {}",
+                        pwreset_infra::redact::url_password(url)
+                    ),
+                ));
+            }
+        }
+        let redis_prefix =
+            get("PWRESET_REDIS_PREFIX").map_or_else(|| "pwreset:".into(), |p| p.trim().to_owned());
+        let redis_timeout = match get("PWRESET_REDIS_TIMEOUT") {
+            Some(raw) => duration::parse(&raw).map_err(|e| bad("PWRESET_REDIS_TIMEOUT", e))?,
+            None => Duration::from_millis(250),
+        };
+        if redis_timeout.is_zero() || redis_timeout > Duration::from_secs(10) {
+            return Err(bad("PWRESET_REDIS_TIMEOUT", "must be longer than 0 and at most 10s"));
+        }
+
         let cloudreve_compat = get("PWRESET_CLOUDREVE_COMPAT")
             .map(|v| parse_bool("PWRESET_CLOUDREVE_COMPAT", &v))
             .transpose()?
@@ -737,6 +805,7 @@ impl Config {
             accounts,
             explicit,
             database_url,
+            database_pool_size,
             bind,
             ops_bind,
             metrics_public,
@@ -762,6 +831,9 @@ impl Config {
             reveal_account_state,
             link_request_min_time,
             rate_limits,
+            redis_url,
+            redis_prefix,
+            redis_timeout,
             trusted_proxies,
             trusted_proxies_text,
             cloudreve_compat,
@@ -827,6 +899,16 @@ impl Config {
             ));
         }
         warnings
+    }
+}
+
+impl Config {
+    /// The database pool this configuration asks for.
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_size: self.database_pool_size,
+            ..PoolOptions::for_backend(self.database_url.backend())
+        }
     }
 }
 

@@ -13,9 +13,15 @@ use pwreset_http::{
     StorageDeadline, correlation_middleware, security_headers,
 };
 
+use pwreset_infra::{RedisLimiter, RedisSettings};
+
 use crate::config::Config;
 use crate::ops::{HashWaits, Probe};
 use crate::wiring::wire;
+
+/// Most connections to Redis one instance opens (each is multiplexed: every
+/// request in flight shares them).
+const REDIS_POOL_SIZE: usize = 8;
 
 /// How long in-flight requests may finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
@@ -85,13 +91,27 @@ pub fn serve(config: Config) -> Result<(), String> {
         refusals: refusals.clone(),
         pending: std::sync::Mutex::new(None),
     };
-    let state = web::Data::new(
-        ApiState::new(&wired.ports, settings)
-            .on_mail_queued(runtime.waker())
-            .with_metrics(metrics.clone())
-            .with_probe(Arc::new(probe))
-            .with_storage_deadline(Arc::new(CheckoutDeadline)),
-    );
+    let mut state = ApiState::new(&wired.ports, settings)
+        .on_mail_queued(runtime.waker())
+        .with_metrics(metrics.clone())
+        .with_probe(Arc::new(probe))
+        .with_storage_deadline(Arc::new(CheckoutDeadline));
+    if let Some(url) = &config.redis_url {
+        let limiter = RedisLimiter::new(&RedisSettings {
+            url: url.clone(),
+            prefix: config.redis_prefix.clone(),
+            timeout: config.redis_timeout,
+            pool_size: REDIS_POOL_SIZE,
+        })
+        .map_err(|e| format!("PWRESET_REDIS_URL: {}", pwreset_http::error_chain(&e)))?;
+        tracing::info!(
+            redis = %pwreset_infra::redact::url_password(url),
+            prefix = %config.redis_prefix,
+            "rate limits are shared through Redis by every instance"
+        );
+        state = state.with_shared_limits(Arc::new(limiter), config.redis_timeout);
+    }
+    let state = web::Data::new(state);
     let frontend = match &config.frontend_dir {
         Some(dir) => Some(web::Data::new(
             Frontend::load(&FrontendSettings {

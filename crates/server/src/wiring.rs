@@ -6,7 +6,6 @@ use std::time::Duration;
 use pwreset_domain::Language;
 use pwreset_domain::ports::{MailComposer, PasswordHasher, Ports};
 use pwreset_infra::audit::BufferedAuditLog;
-use pwreset_infra::db::PoolOptions;
 use pwreset_infra::{
     BcryptHasher, DieselStore, HashidCodec, OsRandom, SystemClock, TemplateComposer,
 };
@@ -78,7 +77,7 @@ pub fn wire(config: &Config) -> Result<Wired, String> {
             .map_err(|e| format!("PWRESET_BCRYPT_COST: {e}"))?;
     let hasher = Arc::new(hasher);
     let language = Language::from_tag(&config.default_language).unwrap_or(Language::EnUs);
-    let options = PoolOptions::for_backend(config.database_url.backend());
+    let options = config.pool_options();
     let (store, salt, config, mail, passwords): (
         _,
         _,

@@ -109,7 +109,7 @@ fn crash_safety(mut env: Env) {
     let smtp = SmtpSink::start(0);
     env.set("PWRESET_MAIL", &smtp.url());
     // Emails claimed by the killed process come back when their lease ends.
-    env.set("PWRESET_MAIL_LEASE", "2s");
+    env.set("PWRESET_MAIL_LEASE", "3s");
     let links: Vec<(String, String)> =
         (0..USERS).map(|i| env.user_with_link(&format!("crash{i}@example.com"))).collect();
     let mut server = env.serve();
@@ -326,4 +326,210 @@ fn commands_exit_cleanly_under_concurrency_on_postgres() {
         .flat_map(|t| t.join().unwrap())
         .collect();
     assert!(deaths.is_empty(), "{deaths:?}");
+}
+
+// ------------------------------------------------ several instances, one Redis
+
+/// Small limits, one per phase of [`limit_scenario`], with clients told
+/// apart by `X-Forwarded-For` (the tests are the trusted proxy).
+fn limited(env: &mut Env) {
+    env.set("PWRESET_RATE_LIMIT", "on");
+    env.set("PWRESET_TRUSTED_PROXIES", "127.0.0.1/32");
+    env.set("PWRESET_RATE_LIMIT_REQUEST_PER_IP", "4/1h");
+    env.set("PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL", "2/1h");
+    env.set("PWRESET_RATE_LIMIT_RESET_PER_IP", "3/1h");
+    env.set("PWRESET_RATE_LIMIT_RESET_PER_USER", "2/1h");
+}
+
+/// Every limit in turn, each from fresh clients, the requests spread
+/// round-robin over `servers`. Returns what each phase answered (the
+/// envelope codes) and how many reset-link emails `carol` got.
+fn limit_scenario(env: &Env, servers: &[support::Server], smtp: &SmtpSink) -> Vec<Vec<i64>> {
+    let mut turn = 0;
+    let mut next = || {
+        turn += 1;
+        &servers[turn % servers.len()]
+    };
+    let code = |(status, body): (u16, serde_json::Value)| {
+        let code = body["code"].as_i64().unwrap();
+        assert_eq!(status == 429, code == 429, "{status} {body}");
+        code
+    };
+    // request_per_ip: 8 link requests from one client, each for another address.
+    let per_ip =
+        (0..8).map(|i| code(next().request_link_as("192.0.2.1", &format!("u{i}@example.com"))));
+    let per_ip: Vec<i64> = per_ip.collect();
+    // request_per_email: one client asking for one address again and again.
+    let per_email = (0..4).map(|_| code(next().request_link_as("192.0.2.2", "bob@example.com")));
+    let per_email: Vec<i64> = per_email.collect();
+    // request_per_address: one address, asked for by 5 clients once each:
+    // every answer is the usual one, but only 2 emails go out.
+    let per_address: Vec<i64> = (0..5)
+        .map(|i| code(next().request_link_as(&format!("198.51.100.{i}"), "carol@example.com")))
+        .collect();
+    // reset_per_ip: resets from one client, for ids that do not exist.
+    let per_reset_ip =
+        (0..6).map(|_| code(next().reset_as("192.0.2.3", "xxxx", "0".repeat(32).as_str())));
+    let per_reset_ip: Vec<i64> = per_reset_ip.collect();
+    // reset_per_user: wrong secrets for one user, from a new client each time.
+    let (dave, _) = env.user_with_link("dave@example.com");
+    let per_user: Vec<i64> = (0..4)
+        .map(|i| code(next().reset_as(&format!("203.0.113.{i}"), &dave, &"0".repeat(32))))
+        .collect();
+    smtp.wait_for(2, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500));
+    let to_carol = smtp.received().iter().filter(|m| m.contains("carol@example.com")).count();
+    vec![per_ip, per_email, per_address, per_reset_ip, per_user, vec![to_carol as i64]]
+}
+
+/// What one instance answers, phase by phase (see [`limit_scenario`]).
+const ONE_INSTANCE: [&[i64]; 6] = [
+    &[0, 0, 0, 0, 429, 429, 429, 429],
+    &[0, 0, 429, 429],
+    &[0, 0, 0, 0, 0],
+    &[40001, 40001, 40001, 429, 429, 429],
+    &[40030, 40030, 429, 429],
+    &[2],
+];
+
+fn scenario_env(smtp: &SmtpSink) -> Option<Env> {
+    let mut env = Env::postgres()?;
+    limited(&mut env);
+    env.set("PWRESET_MAIL", &smtp.url());
+    env.cli_json(
+        &["user", "create", "--email", "carol@example.com", "--nickname", "C", "--password-stdin"],
+        Some("old-password\n"),
+    );
+    Some(env)
+}
+
+/// Requests spread round-robin over three instances sharing one Redis hit
+/// every limit at the same count as one instance does; without Redis the
+/// same spread lets more through.
+#[test]
+fn three_instances_hold_every_limit_as_one() {
+    let Some(redis) = support::redis::RedisServer::start() else { return };
+    let smtp = SmtpSink::start(0);
+    let Some(env) = scenario_env(&smtp) else { return };
+    let one = vec![env.serve()];
+    let alone = limit_scenario(&env, &one, &smtp);
+    assert_eq!(alone, ONE_INSTANCE.map(<[i64]>::to_vec), "one instance, in-process limits");
+
+    let smtp = SmtpSink::start(0);
+    let env = scenario_env(&smtp).unwrap();
+    let url = redis.url();
+    let shared = [("PWRESET_REDIS_URL", url.as_str())];
+    let three: Vec<_> = (0..3).map(|_| env.serve_with(&shared)).collect();
+    assert_eq!(limit_scenario(&env, &three, &smtp), alone, "three instances, one Redis");
+
+    let smtp = SmtpSink::start(0);
+    let env = scenario_env(&smtp).unwrap();
+    let apart: Vec<_> = (0..3).map(|_| env.serve()).collect();
+    let per_instance = limit_scenario(&env, &apart, &smtp);
+    assert_ne!(per_instance, alone, "without Redis, each instance limits alone");
+}
+
+/// Redis is killed while three instances serve, and started again: every
+/// answer stays an envelope, `/readyz` and `/metrics` say what happened,
+/// each instance logs the outage once, and the limits are shared again.
+#[test]
+fn a_redis_outage_degrades_to_per_instance_limits_and_recovers() {
+    let Some(mut redis) = support::redis::RedisServer::start() else { return };
+    let Some(mut env) = Env::postgres() else { return };
+    limited(&mut env);
+    env.set("PWRESET_RATE_LIMIT_REQUEST_PER_IP", "1000/1h");
+    env.set("PWRESET_REDIS_TIMEOUT", "200ms");
+    env.set("PWRESET_METRICS_PUBLIC", "true");
+    let url = redis.url();
+    let servers: Vec<_> = (0..3).map(|_| env.serve_with(&[("PWRESET_REDIS_URL", &url)])).collect();
+    let ask = |i: usize, ip: &str, email: &str| {
+        let (status, body) = servers[i % 3].request_link_as(ip, email);
+        assert!(
+            matches!((status, body["code"].as_i64()), (200, Some(0)) | (429, Some(429))),
+            "{body}"
+        );
+        body["code"].as_i64().unwrap()
+    };
+    for i in 0..9 {
+        ask(i, "192.0.2.10", &format!("before{i}@example.com"));
+    }
+    for server in &servers {
+        assert_eq!(server.get("/readyz"), (200, r#"{"status":"ready"}"#.into()));
+    }
+
+    redis.kill();
+    for i in 0..30 {
+        ask(i, "192.0.2.11", &format!("during{i}@example.com"));
+    }
+    // Per instance now: each lets the same address through twice.
+    let during: Vec<i64> = (0..6).map(|i| ask(i, "192.0.2.12", "erin@example.com")).collect();
+    assert_eq!(during, [0, 0, 0, 0, 0, 0], "2 per instance, 3 instances");
+    for server in &servers {
+        assert_eq!(server.get("/readyz"), (200, r#"{"status":"degraded"}"#.into()));
+        let (_, metrics) = server.get("/metrics");
+        assert!(metrics.contains("\npwreset_rate_limits_shared 0\n"), "{metrics}");
+        assert!(metrics.contains("pwreset_rate_limit_fallbacks_total{limit="), "{metrics}");
+    }
+
+    redis.restart();
+    for server in &servers {
+        assert_eq!(server.get("/readyz"), (200, r#"{"status":"ready"}"#.into()));
+        let (_, metrics) = server.get("/metrics");
+        assert!(metrics.contains("\npwreset_rate_limits_shared 1\n"), "{metrics}");
+    }
+    let after: Vec<i64> = (0..4).map(|i| ask(i, "192.0.2.13", "frank@example.com")).collect();
+    assert_eq!(after, [0, 0, 429, 429], "shared again: 2 for the site");
+    for server in &servers {
+        let log = server.log();
+        assert_eq!(log.matches("shared rate limits unavailable").count(), 1, "{log}");
+        assert_eq!(log.matches("shared rate limits are back").count(), 1, "{log}");
+    }
+}
+
+/// `kill -9` of the instance that is sending an email (its SMTP server holds
+/// the message unacknowledged): while it lives, nobody else sends it, even
+/// past the lease; once it is dead another instance sends it within 30 s,
+/// and exactly once. Default lease and poll.
+#[test]
+fn mail_held_by_a_killed_instance_is_sent_once_by_another_within_30s() {
+    let Some(mut env) = Env::postgres() else { return };
+    env.vars.retain(|(k, _)| k != "PWRESET_MAIL_POLL" && k != "PWRESET_MAIL_RETRY_BASE");
+    let (sinks, hold) = SmtpSink::holding_group(3);
+    env.cli_json(
+        &["user", "create", "--email", "gina@example.com", "--nickname", "G", "--password-stdin"],
+        Some("old-password\n"),
+    );
+    let mut servers: Vec<_> =
+        sinks.iter().map(|sink| env.serve_with(&[("PWRESET_MAIL", &sink.url())])).collect();
+    assert_eq!(servers[0].request_link("gina@example.com")["code"], 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let holder = loop {
+        if let Some(i) = hold.holder() {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "no instance started sending");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Longer than the 15 s lease: its sender renews it.
+    std::thread::sleep(Duration::from_secs(20));
+    let delivered = || sinks.iter().map(|s| s.received().len()).sum::<usize>();
+    assert_eq!(delivered(), 0, "sent twice while its sender was alive");
+
+    servers[holder].kill();
+    let killed = Instant::now();
+    hold.release();
+    let (others, took) = loop {
+        let n = delivered();
+        if n > 0 {
+            break (n, killed.elapsed());
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "not sent within 30 s of the crash");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("sent {took:?} after the kill");
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!((others, delivered()), (1, 1), "exactly once");
+    assert!(sinks[holder].received().is_empty());
+    let message = sinks.iter().flat_map(SmtpSink::received).next().unwrap();
+    assert!(message.contains("gina@example.com"));
 }

@@ -1,13 +1,13 @@
 //! `DeliverMail`: moves queued emails from the outbox to the mail transport,
 //! retrying with exponential backoff.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::model::MailKind;
-use crate::ports::{Clock, MailTransport, Outbox, StoreError};
+use crate::ports::{Clock, MailTransport, Outbox, QueuedMail, StoreError};
 
 /// When and how often delivery is tried.
 #[derive(Debug, Clone)]
@@ -18,8 +18,10 @@ pub struct RetryPolicy {
     pub first_retry: Duration,
     /// Longest wait between attempts.
     pub max_retry: Duration,
-    /// How long a claimed message stays reserved for its claimer. Must exceed
-    /// the time to send a whole batch, or another instance may send it too.
+    /// How long a claim lasts unless renewed. While a pass is sending, its
+    /// unfinished messages are renewed every third of this, so a claim
+    /// outlives its claimer by at most this long: then another instance
+    /// (polling) sends the message.
     pub lease: Duration,
     /// Most messages claimed at once.
     pub batch: usize,
@@ -31,9 +33,9 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             first_retry: Duration::from_secs(30),
             max_retry: Duration::from_secs(3600),
-            // 5 messages × a 30 s SMTP timeout fit well inside 3 minutes; a
-            // crashed claimer's messages come back after at most that.
-            lease: Duration::from_secs(180),
+            // Renewed every 5 s while its sender lives; 15 s after a crash
+            // (plus one poll of another instance) the message goes out again.
+            lease: Duration::from_secs(15),
             batch: 5,
         }
     }
@@ -72,6 +74,14 @@ pub enum DeliveryEvent {
         retry_at: DateTime<Utc>,
         /// Why it failed.
         error: String,
+    },
+    /// Not sent by this pass: its lease could not be renewed in time and
+    /// another claimer may hold it now (sending it here could send it twice).
+    LeaseLost {
+        /// Outbox id.
+        id: i64,
+        /// What it is.
+        kind: MailKind,
     },
     /// Failed for good; its bodies are scrubbed.
     GaveUp {
@@ -133,16 +143,56 @@ impl DeliverMail {
 
     /// Claims the due messages and tries each once. Blocking.
     ///
+    /// While the pass sends, a heartbeat renews the lease of the messages it
+    /// has not finished, every third of the lease: a slow SMTP server never
+    /// lets another instance send the same message, and a crashed pass's
+    /// messages come back one lease after its last renewal. A message whose
+    /// lease could not be renewed is not sent (see [`DeliveryEvent::LeaseLost`]).
+    ///
     /// # Errors
     /// [`StoreError`] when the outbox cannot be read or updated; messages
     /// claimed but not yet recorded become claimable again when their lease ends.
     pub fn run_once(&self) -> Result<DeliveryReport, StoreError> {
         let now = self.clock.now();
+        let claimed = self.outbox.claim_due(now, self.lease_from(now), self.policy.batch)?;
+        if claimed.is_empty() {
+            return Ok(DeliveryReport::default());
+        }
+        let lease = Lease {
+            state: Mutex::new(Held {
+                unfinished: claimed.iter().map(|q| q.id).collect(),
+                until: self.lease_from(now),
+                lost: Vec::new(),
+                done: false,
+            }),
+            wake: Condvar::new(),
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| self.heartbeat(&lease));
+            let result = self.send_all(claimed, &lease);
+            lease.finish();
+            result
+        })
+    }
+
+    /// When a lease taken now ends: `now + lease`, in whole milliseconds.
+    fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let lease = chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::MAX);
-        let claimed = self.outbox.claim_due(now, now + lease, self.policy.batch)?;
+        (now + lease).trunc_subsecs(3)
+    }
+
+    fn send_all(
+        &self,
+        claimed: Vec<QueuedMail>,
+        lease: &Lease,
+    ) -> Result<DeliveryReport, StoreError> {
         let mut report = DeliveryReport::default();
         for queued in claimed {
             let (id, kind, attempts) = (queued.id, queued.mail.kind, queued.attempts);
+            if !lease.take(id) {
+                report.events.push(DeliveryEvent::LeaseLost { id, kind });
+                continue;
+            }
             let event = match self.transport.send(&queued.mail) {
                 Ok(()) => {
                     self.outbox.mark_sent(id, self.clock.now())?;
@@ -160,9 +210,80 @@ impl DeliverMail {
                     DeliveryEvent::Retrying { id, kind, attempts, retry_at, error: e.message }
                 }
             };
+            lease.release(id);
             report.events.push(event);
         }
         Ok(report)
+    }
+
+    /// Renews the unfinished messages' lease every third of it until the
+    /// pass is done. A failed renewal is tried again at the next beat (the
+    /// lease still runs); a message left out of a renewal is lost.
+    fn heartbeat(&self, lease: &Lease) {
+        let every = self.policy.lease / 3;
+        let mut held = lease.lock();
+        loop {
+            let (guard, _) = lease
+                .wake
+                .wait_timeout_while(held, every, |h| !h.done)
+                .unwrap_or_else(PoisonError::into_inner);
+            held = guard;
+            if held.done {
+                return;
+            }
+            let (ids, until) = (held.unfinished.clone(), held.until);
+            if ids.is_empty() {
+                continue;
+            }
+            let next = self.lease_from(self.clock.now());
+            // The renewal is a storage call: the sender must not wait on it.
+            drop(held);
+            let renewed = self.outbox.renew(&ids, until, next);
+            held = lease.lock();
+            if let Ok(renewed) = renewed {
+                held.until = next;
+                let gone: Vec<i64> = ids.into_iter().filter(|id| !renewed.contains(id)).collect();
+                held.unfinished.retain(|id| !gone.contains(id));
+                held.lost.extend(gone);
+            }
+        }
+    }
+}
+
+/// The leases of one pass, shared by the sender and the heartbeat.
+struct Lease {
+    state: Mutex<Held>,
+    wake: Condvar,
+}
+
+struct Held {
+    /// Claimed, not yet finished (the heartbeat renews these).
+    unfinished: Vec<i64>,
+    /// Their lease, as last set.
+    until: DateTime<Utc>,
+    /// Left out of a renewal: another claimer may have them.
+    lost: Vec<i64>,
+    done: bool,
+}
+
+impl Lease {
+    fn lock(&self) -> MutexGuard<'_, Held> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `id` may be sent: it was not lost to another claimer.
+    fn take(&self, id: i64) -> bool {
+        !self.lock().lost.contains(&id)
+    }
+
+    /// `id` is finished (sent or recorded as failed): no more renewals.
+    fn release(&self, id: i64) {
+        self.lock().unfinished.retain(|&u| u != id);
+    }
+
+    fn finish(&self) {
+        self.lock().done = true;
+        self.wake.notify_all();
     }
 }
 
@@ -203,7 +324,7 @@ mod tests {
         let mut outbox = MockOutbox::new();
         outbox
             .expect_claim_due()
-            .with(eq(now()), eq(now() + chrono::Duration::minutes(3)), eq(5))
+            .with(eq(now()), eq(now() + chrono::Duration::seconds(15)), eq(5))
             .times(1)
             .return_once(move |_, _, _| Ok(messages));
         outbox
@@ -281,6 +402,93 @@ mod tests {
         let outbox = outbox_with(vec![]);
         let report = deliver(outbox, MockMailTransport::new()).run_once().unwrap();
         assert!(report.is_empty());
+    }
+
+    /// A lease of 30 ms (renewed every 10 ms) and sends of 100 ms: every
+    /// send outlives the lease it was claimed with.
+    fn slow(outbox: MockOutbox, send_ms: u64) -> DeliverMail {
+        let mut transport = MockMailTransport::new();
+        transport.expect_send().returning(move |_| {
+            std::thread::sleep(Duration::from_millis(send_ms));
+            Ok(())
+        });
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let policy = RetryPolicy { lease: Duration::from_millis(30), ..RetryPolicy::default() };
+        DeliverMail::new(Arc::new(outbox), Arc::new(transport), Arc::new(clock), policy)
+    }
+
+    #[test]
+    fn a_slow_send_keeps_renewing_its_lease() {
+        let lease_until = now() + chrono::Duration::milliseconds(30);
+        let mut outbox = MockOutbox::new();
+        outbox.expect_claim_due().return_once(move |_, _, _| Ok(vec![queued(1, 1)]));
+        outbox
+            .expect_renew()
+            .withf(move |ids, held, until| {
+                ids == [1] && *held == lease_until && *until == lease_until
+            })
+            .times(1..)
+            .returning(|ids, _, _| Ok(ids.to_vec()));
+        outbox.expect_mark_sent().times(1).returning(|_, _| Ok(()));
+        let report = slow(outbox, 100).run_once().unwrap();
+        assert_eq!(report.sent(), 1);
+    }
+
+    #[test]
+    fn a_message_whose_lease_was_lost_is_not_sent() {
+        let mut outbox = MockOutbox::new();
+        outbox.expect_claim_due().return_once(|_, _, _| Ok(vec![queued(1, 1), queued(2, 1)]));
+        // Message 2's lease ended while message 1 was sending, and someone
+        // else claimed it: renewals leave it out.
+        outbox
+            .expect_renew()
+            .returning(|ids, _, _| Ok(ids.iter().copied().filter(|&i| i != 2).collect()));
+        outbox.expect_mark_sent().with(eq(1), always()).times(1).returning(|_, _| Ok(()));
+        let report = slow(outbox, 100).run_once().unwrap();
+        assert_eq!(
+            report.events,
+            [
+                DeliveryEvent::Sent { id: 1, kind: MailKind::ResetLink, attempts: 1 },
+                DeliveryEvent::LeaseLost { id: 2, kind: MailKind::ResetLink },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_renewal_is_tried_again_and_the_send_goes_on() {
+        let mut outbox = MockOutbox::new();
+        outbox.expect_claim_due().return_once(|_, _, _| Ok(vec![queued(1, 1), queued(2, 1)]));
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        outbox.expect_renew().returning(move |ids, _, _| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                Err(StoreError::msg("connection reset"))
+            } else {
+                Ok(ids.to_vec())
+            }
+        });
+        outbox.expect_mark_sent().times(2).returning(|_, _| Ok(()));
+        // An unanswered renewal is not a lost lease: message 2 still goes.
+        assert_eq!(slow(outbox, 100).run_once().unwrap().sent(), 2);
+    }
+
+    #[test]
+    fn leases_are_whole_milliseconds() {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(|| now() + chrono::Duration::nanoseconds(1_234_567));
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .with(always(), eq(now() + chrono::Duration::milliseconds(15_001)), always())
+            .times(1)
+            .returning(|_, _, _| Ok(vec![]));
+        let deliver = DeliverMail::new(
+            Arc::new(outbox),
+            Arc::new(MockMailTransport::new()),
+            Arc::new(clock),
+            RetryPolicy::default(),
+        );
+        assert!(deliver.run_once().unwrap().is_empty());
     }
 
     #[test]

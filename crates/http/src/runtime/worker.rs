@@ -84,6 +84,7 @@ fn drain(deliver: &DeliverMail, batch: usize, metrics: &Metrics) {
                         DeliveryEvent::Sent { kind, .. } => (kind, "delivered"),
                         DeliveryEvent::Retrying { kind, .. } => (kind, "retrying"),
                         DeliveryEvent::GaveUp { kind, .. } => (kind, "given_up"),
+                        DeliveryEvent::LeaseLost { kind, .. } => (kind, "lease_lost"),
                     };
                     metrics.mail(kind.as_str(), result);
                 }
@@ -111,6 +112,11 @@ fn log(event: &DeliveryEvent) {
             retry_at = %retry_at,
             error = %mask_emails_in(error),
             "email delivery failed; will retry"
+        ),
+        DeliveryEvent::LeaseLost { id, kind } => tracing::warn!(
+            outbox_id = id,
+            kind = kind.as_str(),
+            "email not sent: its lease could not be renewed in time, another instance may hold it"
         ),
         DeliveryEvent::GaveUp { id, kind, attempts, error } => tracing::error!(
             outbox_id = id,

@@ -550,6 +550,32 @@ pub fn claims_are_leased_in_order_and_counted(s: &Subject) {
     assert_eq!(s.pending().unwrap(), 3);
 }
 
+/// The case: A claimer renews the leases it still holds, and only those.
+pub fn a_claimer_renews_only_the_leases_it_holds(s: &Subject) {
+    let at = queue(s, 3);
+    let lease = at + Duration::seconds(15);
+    let claimed: Vec<i64> = s.claim_due(at, lease, 10).unwrap().iter().map(|q| q.id).collect();
+    assert_eq!(claimed.len(), 3);
+    s.mark_sent(claimed[0], at).unwrap();
+    // Renewed: the two still pending; the sent one is finished.
+    let renewed_until = lease + Duration::seconds(5);
+    assert_eq!(s.renew(&claimed, lease, renewed_until).unwrap(), &claimed[1..]);
+    assert!(
+        s.claim_due(lease, lease + Duration::seconds(15), 10).unwrap().is_empty(),
+        "a renewed lease keeps other claimers out past its first end"
+    );
+    // A renewal against the old lease is a stale claimer's: nothing is renewed.
+    assert!(s.renew(&claimed, lease, renewed_until + Duration::seconds(5)).unwrap().is_empty());
+    // The lease runs out without renewal; another claimer takes the rows,
+    // and the first claimer's renewal no longer finds them.
+    let taken = s.claim_due(renewed_until, renewed_until + Duration::seconds(15), 10).unwrap();
+    assert_eq!(taken.iter().map(|q| q.id).collect::<Vec<_>>(), &claimed[1..]);
+    assert!(
+        s.renew(&claimed, renewed_until, renewed_until + Duration::seconds(20)).unwrap().is_empty()
+    );
+    assert!(s.renew(&[], renewed_until, renewed_until).unwrap().is_empty());
+}
+
 /// The case: Sent and given up messages are scrubbed.
 pub fn sent_and_given_up_messages_are_scrubbed(s: &Subject) {
     let at = queue(s, 3);

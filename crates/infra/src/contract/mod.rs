@@ -157,6 +157,7 @@ macro_rules! storage_contract_suite {
             times_survive_storage_to_the_microsecond,
             issuing_queues_the_email_with_the_token,
             claims_are_leased_in_order_and_counted,
+            a_claimer_renews_only_the_leases_it_holds,
             sent_and_given_up_messages_are_scrubbed,
             audit_events_are_recorded,
             audit_events_are_listed_newest_first_by_user_and_time,

@@ -443,6 +443,20 @@ impl Outbox for DieselStore {
             .collect()
     }
 
+    fn renew(
+        &self,
+        ids: &[i64],
+        held_until: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.tables
+            .renew(&mut *self.conn()?, ids, held_until, until)
+            .map_err(db_error("renewing the lease of queued emails"))
+    }
+
     fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.tables.mark_sent(&mut *self.conn()?, id, at).map_err(db_error("marking an email sent"))
     }

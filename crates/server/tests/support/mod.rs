@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod proxy;
+pub mod redis;
 pub mod smtp;
 
 use std::fs::File;
@@ -141,11 +142,19 @@ impl Env {
 
     /// Starts `pwreset serve` on a free port and waits until it accepts connections.
     pub fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    /// The same, with `extra` settings for this process only.
+    pub fn serve_with(&self, extra: &[(&str, &str)]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log_path = self.dir.path().join(format!("serve-{port}.log"));
         let log = File::create(&log_path).unwrap();
-        let child = self
-            .command(&["serve"])
+        let mut command = self.command(&["serve"]);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let child = command
             .env("PWRESET_BIND", format!("127.0.0.1:{port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -213,6 +222,37 @@ impl Server {
         serde_json::from_str(&response.into_string().unwrap()).unwrap()
     }
 
+    /// POST {prefix}/user/reset as the client `ip` (behind a trusted proxy):
+    /// (HTTP status, envelope). Any answer that is not an envelope fails.
+    pub fn request_link_as(&self, ip: &str, email: &str) -> (u16, serde_json::Value) {
+        let body = serde_json::json!({ "email": email }).to_string();
+        let request = ureq::post(&format!("{}/api/v4/user/reset", self.base))
+            .timeout(Duration::from_secs(30))
+            .set("Content-Type", "application/json")
+            .set("X-Forwarded-For", ip);
+        envelope(request.send_string(&body))
+    }
+
+    /// PATCH {prefix}/user/reset/{id} as the client `ip`: (HTTP status, envelope).
+    pub fn reset_as(&self, ip: &str, public_id: &str, secret: &str) -> (u16, serde_json::Value) {
+        let body = serde_json::json!({"password": "n3w-Passw0rd!", "secret": secret}).to_string();
+        let request =
+            ureq::request("PATCH", &format!("{}/api/v4/user/reset/{public_id}", self.base))
+                .timeout(Duration::from_secs(30))
+                .set("Content-Type", "application/json")
+                .set("X-Forwarded-For", ip);
+        envelope(request.send_string(&body))
+    }
+
+    /// GET a path on this server: (HTTP status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        match ureq::get(&format!("{}{path}", self.base)).timeout(Duration::from_secs(30)).call() {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+            Err(e) => panic!("GET {path}: {e}"),
+        }
+    }
+
     /// Kills the process outright (SIGKILL): no graceful anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -240,4 +280,19 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// (status, envelope) of an API answer; anything but an envelope panics.
+fn envelope(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("no answer: {e}"),
+    };
+    let status = response.status();
+    let text = response.into_string().unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert!(body["code"].is_i64() && body["msg"].is_string(), "not an envelope: {text}");
+    (status, body)
 }

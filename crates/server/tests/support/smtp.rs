@@ -14,6 +14,28 @@ pub type Inbox = Arc<Mutex<Vec<String>>>;
 struct Keep {
     inbox: Inbox,
     current: Vec<u8>,
+    hold: Option<(Arc<Hold>, usize)>,
+}
+
+/// Shared by a group of sinks: the first message any of them receives is
+/// held — its end of DATA is never acknowledged, so its sender waits —
+/// until [`Hold::release`], and then refused (451): that session delivers
+/// nothing.
+#[derive(Default)]
+pub struct Hold {
+    /// The index of the sink holding a message, once one does.
+    pub holder: Mutex<Option<usize>>,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl Hold {
+    pub fn holder(&self) -> Option<usize> {
+        *self.holder.lock().unwrap()
+    }
+
+    pub fn release(&self) {
+        self.released.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Handler for Keep {
@@ -39,6 +61,22 @@ impl Handler for Keep {
     }
 
     fn data_end(&mut self) -> Response {
+        if let Some((hold, index)) = &self.hold {
+            let first = {
+                let mut holder = hold.holder.lock().unwrap();
+                let first = holder.is_none();
+                if first {
+                    *holder = Some(*index);
+                }
+                first
+            };
+            if first {
+                while !hold.released.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return mailin_embedded::response::INTERNAL_ERROR;
+            }
+        }
         let message = String::from_utf8_lossy(&self.current).into_owned();
         self.inbox.lock().unwrap().push(message);
         OK
@@ -59,10 +97,20 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Starts listening on `port` (0: any free port).
     pub fn start(port: u16) -> Self {
+        Self::start_with(port, None)
+    }
+
+    /// `n` sinks on free ports sharing one [`Hold`].
+    pub fn holding_group(n: usize) -> (Vec<Self>, Arc<Hold>) {
+        let hold = Arc::new(Hold::default());
+        ((0..n).map(|i| Self::start_with(0, Some((hold.clone(), i)))).collect(), hold)
+    }
+
+    fn start_with(port: u16, hold: Option<(Arc<Hold>, usize)>) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the SMTP port");
         let port = listener.local_addr().unwrap().port();
         let inbox: Inbox = Arc::default();
-        let mut server = Server::new(Keep { inbox: inbox.clone(), current: Vec::new() });
+        let mut server = Server::new(Keep { inbox: inbox.clone(), current: Vec::new(), hold });
         server
             .with_name("smtp.test")
             .with_ssl(SslConfig::None)

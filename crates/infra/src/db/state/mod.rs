@@ -95,6 +95,14 @@ pub(super) trait StateTables: Send + Sync + std::fmt::Debug {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> QueryResult<Vec<ClaimedRow>>;
+    /// Extends the leases of `ids` still held until `held_until`; the ids renewed.
+    fn renew(
+        &self,
+        conn: &mut DbConnection,
+        ids: &[i64],
+        held_until: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> QueryResult<Vec<i64>>;
     fn mark_sent(&self, conn: &mut DbConnection, id: i64, at: DateTime<Utc>) -> QueryResult<()>;
     fn mark_failed(
         &self,

@@ -182,6 +182,36 @@ impl StateTables for Tables {
         dialect::claim_outbox(conn, OUTBOX_TABLE, naive(now), naive(lease_until), limit)
     }
 
+    fn renew(
+        &self,
+        conn: &mut DbConnection,
+        ids: &[i64],
+        held_until: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> QueryResult<Vec<i64>> {
+        // The update is the fence: a row whose lease ended and that another
+        // claimer took has another `locked_until`, and is left alone. Its
+        // row locks keep the renewed rows ours until the read below.
+        conn.transaction(|c| {
+            let pending = mail_outbox::status.eq("pending");
+            diesel::update(
+                mail_outbox::table
+                    .filter(mail_outbox::id.eq_any(ids))
+                    .filter(pending)
+                    .filter(mail_outbox::locked_until.eq(naive(held_until))),
+            )
+            .set(mail_outbox::locked_until.eq(naive(until)))
+            .execute(c)?;
+            mail_outbox::table
+                .filter(mail_outbox::id.eq_any(ids))
+                .filter(pending)
+                .filter(mail_outbox::locked_until.eq(naive(until)))
+                .select(mail_outbox::id)
+                .order(mail_outbox::id.asc())
+                .load(c)
+        })
+    }
+
     fn mark_sent(&self, conn: &mut DbConnection, id: i64, at: DateTime<Utc>) -> QueryResult<()> {
         diesel::update(mail_outbox::table.find(id))
             .set((

@@ -1,0 +1,334 @@
+//! Rate limits shared by every instance, kept in Redis (6 or later) or
+//! Valkey: the [`SharedLimiter`] port.
+//!
+//! One check is one round trip: a server-side script takes one GCRA step
+//! (the same algorithm as the in-process limiter) on one key, atomically,
+//! with the Redis server's clock, so instances whose clocks disagree still
+//! agree on every limit. A key holds one number (the instant its allowance
+//! is full again, in milliseconds) and expires at that instant: nothing is
+//! left behind and nothing needs sweeping.
+//!
+//! Keys are `<prefix><limit>:<digest>`: the client address or email
+//! address a limit counts is stored as a SHA-256 digest, never in clear.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, Script};
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use pwreset_domain::Limit;
+use pwreset_domain::ports::{LimitCheck, LimitVerdict, SharedLimiter, SharedPing, StoreError};
+use sha2::{Digest, Sha256};
+
+/// One GCRA step. `KEYS[1]`: the key; `ARGV[1]`: the interval and
+/// `ARGV[2]`: the tolerance, in milliseconds. Answers 0 (allowed, counted)
+/// or the milliseconds until the next request would be allowed (refused,
+/// not counted).
+const GCRA: &str = r"
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local allowed_at = tat - tolerance
+if allowed_at > now then return allowed_at - now end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.max(next_tat - now, 1))
+return 0
+";
+
+/// How to reach Redis.
+#[derive(Clone)]
+pub struct RedisSettings {
+    /// `redis://[user:password@]host[:port][/db]`, or `rediss://…` for TLS.
+    pub url: String,
+    /// Prepended to every key (several deployments can share one Redis).
+    pub prefix: String,
+    /// Longest wait for a connection or an answer: a check that takes
+    /// longer fails, and the caller decides without Redis.
+    pub timeout: Duration,
+    /// Most connections open at once (each is multiplexed: many checks share it).
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &crate::redact::url_password(&self.url))
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// The Redis-backed [`SharedLimiter`].
+pub struct RedisLimiter {
+    pool: Pool,
+    script: Script,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLimiter {
+    /// A limiter on the Redis at `settings.url`. Connects lazily: a Redis
+    /// that is down now is not an error here (see [`RedisLimiter::ping`]).
+    ///
+    /// # Errors
+    /// The URL is not a Redis URL (or names TLS this build cannot do).
+    pub fn new(settings: &RedisSettings) -> Result<Self, StoreError> {
+        // Parsed first, so a bad URL fails here with the reason, not at the
+        // first check.
+        redis::parse_redis_url(&settings.url).ok_or_else(|| {
+            StoreError::msg(format!(
+                "{} is not a Redis URL (redis://host:port or rediss://host:port)",
+                crate::redact::url_password(&settings.url)
+            ))
+        })?;
+        let mut config = Config::from_url(settings.url.clone());
+        let timeout = Some(settings.timeout);
+        config.pool = Some(PoolConfig {
+            max_size: settings.pool_size.max(1),
+            timeouts: Timeouts { wait: timeout, create: timeout, recycle: timeout },
+            ..PoolConfig::default()
+        });
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| StoreError::new("cannot set up the Redis connection pool", e))?;
+        Ok(Self {
+            pool,
+            script: Script::new(GCRA),
+            prefix: settings.prefix.clone(),
+            timeout: settings.timeout,
+        })
+    }
+
+    /// Whether Redis answers a `PING` within the timeout.
+    ///
+    /// # Errors
+    /// It does not, and why.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.bounded(async {
+            let mut conn = self.pool.get().await.map_err(unreachable)?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await.map_err(unreachable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The Redis key of `key` under limit `name`.
+    pub fn key_of(&self, name: &str, key: &str) -> String {
+        let digest = Sha256::digest(key.as_bytes());
+        let mut out = String::with_capacity(self.prefix.len() + name.len() + 33);
+        out.push_str(&self.prefix);
+        out.push_str(name);
+        out.push(':');
+        // 128 bits of the digest: enough to never collide in practice.
+        for byte in &digest[..16] {
+            let _ = write!(out, "{byte:02x}");
+        }
+        out
+    }
+
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| {
+            Err(StoreError::msg(format!("Redis did not answer within {:?}", self.timeout)))
+        })
+    }
+
+    async fn gcra(&self, key: String, limit: Limit) -> Result<LimitVerdict, StoreError> {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let interval = millis(limit.interval()).max(1);
+        let tolerance = millis(limit.tolerance());
+        self.bounded(async {
+            let mut conn = self.pool.get().await.map_err(unreachable)?;
+            let wait: u64 = self
+                .script
+                .key(key)
+                .arg(interval)
+                .arg(tolerance)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unreachable)?;
+            Ok(if wait == 0 { Ok(()) } else { Err(Duration::from_millis(wait)) })
+        })
+        .await
+    }
+}
+
+fn unreachable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::new("Redis is unavailable", e)
+}
+
+impl SharedLimiter for RedisLimiter {
+    fn check<'a>(&'a self, name: &'a str, key: &'a str, limit: Limit) -> LimitCheck<'a> {
+        Box::pin(self.gcra(self.key_of(name, key), limit))
+    }
+
+    fn ping(&self) -> SharedPing<'_> {
+        Box::pin(RedisLimiter::ping(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against a real Redis: `PWRESET_TEST_REDIS_URL` (the Makefile sets
+    //! `redis://127.0.0.1:6379`). Without it these are skipped, except under
+    //! `CI=true`, where a missing or unreachable Redis fails them. Each test
+    //! uses a key prefix of its own.
+
+    use super::*;
+    use std::net::TcpListener;
+
+    const REDIS_ENV: &str = "PWRESET_TEST_REDIS_URL";
+
+    fn settings(url: &str, timeout: Duration) -> RedisSettings {
+        let prefix = format!("pwreset-test:{}:", uuid_like());
+        RedisSettings { url: url.to_owned(), prefix, timeout, pool_size: 4 }
+    }
+
+    fn uuid_like() -> String {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A limiter on the test Redis, or `None` (skipped) outside CI without one.
+    async fn limiter() -> Option<RedisLimiter> {
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        let Ok(url) = std::env::var(REDIS_ENV) else {
+            assert!(!in_ci, "{REDIS_ENV} must be set when CI=true");
+            eprintln!("skipped: {REDIS_ENV} is not set");
+            return None;
+        };
+        let limiter = RedisLimiter::new(&settings(&url, Duration::from_secs(2))).unwrap();
+        match limiter.ping().await {
+            Ok(()) => Some(limiter),
+            Err(e) if in_ci => panic!("Redis at {REDIS_ENV} is unreachable (CI=true): {e}"),
+            Err(e) => {
+                eprintln!("skipped: Redis at {REDIS_ENV} is unreachable: {e}");
+                None
+            }
+        }
+    }
+
+    async fn keys(limiter: &RedisLimiter) -> Vec<String> {
+        let mut conn = limiter.pool.get().await.unwrap();
+        redis::cmd("KEYS").arg(format!("{}*", limiter.prefix)).query_async(&mut conn).await.unwrap()
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn bursts_to_max_then_refuses_with_the_wait() {
+        let Some(l) = limiter().await else { return };
+        let limit = Limit { max: 3, per: MINUTE };
+        for _ in 0..3 {
+            assert_eq!(l.check("reset_per_ip", "192.0.2.7", limit).await.unwrap(), Ok(()));
+        }
+        let wait = l.check("reset_per_ip", "192.0.2.7", limit).await.unwrap().unwrap_err();
+        assert!(
+            wait > Duration::from_secs(19) && wait <= Duration::from_secs(20),
+            "one request back every 60/3 s, not {wait:?}"
+        );
+        // Refusals do not count: the wait does not grow.
+        let again = l.check("reset_per_ip", "192.0.2.7", limit).await.unwrap().unwrap_err();
+        assert!(again <= wait);
+        assert_eq!(l.check("reset_per_ip", "192.0.2.8", limit).await.unwrap(), Ok(()));
+        assert_eq!(l.check("reset_per_user", "192.0.2.7", limit).await.unwrap(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn the_allowance_comes_back_one_interval_at_a_time() {
+        let Some(l) = limiter().await else { return };
+        let limit = Limit { max: 2, per: Duration::from_secs(2) };
+        assert!(l.check("l", "k", limit).await.unwrap().is_ok());
+        assert!(l.check("l", "k", limit).await.unwrap().is_ok());
+        assert!(l.check("l", "k", limit).await.unwrap().is_err());
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert!(l.check("l", "k", limit).await.unwrap().is_ok(), "one back after 1 s");
+        assert!(l.check("l", "k", limit).await.unwrap().is_err(), "only one");
+    }
+
+    #[tokio::test]
+    async fn concurrent_checks_allow_exactly_max() {
+        let Some(l) = limiter().await else { return };
+        let l = std::sync::Arc::new(l);
+        let limit = Limit { max: 10, per: MINUTE };
+        let tasks: Vec<_> = (0..60)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move {
+                    l.check("request_per_email", "alice@example.com", limit).await.unwrap()
+                })
+            })
+            .collect();
+        let mut allowed = 0;
+        for task in tasks {
+            allowed += usize::from(task.await.unwrap().is_ok());
+        }
+        assert_eq!(allowed, 10);
+    }
+
+    #[tokio::test]
+    async fn keys_expire_and_never_hold_the_address() {
+        let Some(l) = limiter().await else { return };
+        let limit = Limit { max: 5, per: MINUTE };
+        l.check("request_per_email", "alice@example.com", limit).await.unwrap().unwrap();
+        let keys = keys(&l).await;
+        assert_eq!(keys, [l.key_of("request_per_email", "alice@example.com")]);
+        assert!(!keys[0].contains("alice"), "{keys:?}");
+        assert!(keys[0].starts_with(&format!("{}request_per_email:", l.prefix)));
+        let mut conn = l.pool.get().await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query_async(&mut conn).await.unwrap();
+        assert!(ttl > 0 && ttl <= 12_000, "expires when the allowance is full again: {ttl} ms");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_an_error_not_a_wait() {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("redis://127.0.0.1:{port}");
+        let l = RedisLimiter::new(&settings(&url, Duration::from_millis(300))).unwrap();
+        let limit = Limit { max: 1, per: MINUTE };
+        assert!(l.check("l", "k", limit).await.is_err(), "nothing listens");
+        assert!(l.ping().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_redis_that_never_answers_times_out() {
+        // Accepts connections and never says a word.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("redis://127.0.0.1:{}", silent.local_addr().unwrap().port());
+        let l = RedisLimiter::new(&settings(&url, Duration::from_millis(300))).unwrap();
+        let error = l.check("l", "k", Limit { max: 1, per: MINUTE }).await.unwrap_err();
+        assert!(
+            error.to_string().contains("did not answer")
+                || error.to_string().contains("unavailable"),
+            "{error}"
+        );
+        drop(silent);
+    }
+
+    #[test]
+    fn bad_urls_are_refused_and_passwords_never_shown() {
+        let error = RedisLimiter::new(&settings("http://127.0.0.1", MINUTE)).unwrap_err();
+        assert!(error.to_string().contains("not a Redis URL"), "{error}");
+        let shown = format!("{:?}", settings("redis://:hunter2@127.0.0.1:6379", MINUTE));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
