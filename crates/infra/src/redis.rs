@@ -12,10 +12,12 @@
 //! address a limit counts is stored as a SHA-256 digest, never in clear.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, Script};
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, Script};
 use pwreset_domain::Limit;
 use pwreset_domain::ports::{LimitCheck, LimitVerdict, SharedLimiter, SharedPing, StoreError};
 use sha2::{Digest, Sha256};
@@ -49,7 +51,8 @@ pub struct RedisSettings {
     /// Longest wait for a connection or an answer: a check that takes
     /// longer fails, and the caller decides without Redis.
     pub timeout: Duration,
-    /// Most connections open at once (each is multiplexed: many checks share it).
+    /// Connections kept open, used in turn (each is multiplexed: many
+    /// checks in flight share one, and each reconnects by itself).
     pub pool_size: usize,
 }
 
@@ -66,7 +69,11 @@ impl std::fmt::Debug for RedisSettings {
 
 /// The Redis-backed [`SharedLimiter`].
 pub struct RedisLimiter {
-    pool: Pool,
+    client: Client,
+    config: ConnectionManagerConfig,
+    /// Opened on first use, on the async runtime that first needs each.
+    connections: Vec<OnceLock<ConnectionManager>>,
+    next: AtomicUsize,
     script: Script,
     prefix: String,
     timeout: Duration,
@@ -77,7 +84,7 @@ impl std::fmt::Debug for RedisLimiter {
         f.debug_struct("RedisLimiter")
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
-            .field("pool", &self.pool.status())
+            .field("connections", &self.connections.len())
             .finish_non_exhaustive()
     }
 }
@@ -89,30 +96,45 @@ impl RedisLimiter {
     /// # Errors
     /// The URL is not a Redis URL (or names TLS this build cannot do).
     pub fn new(settings: &RedisSettings) -> Result<Self, StoreError> {
-        // Parsed first, so a bad URL fails here with the reason, not at the
-        // first check.
-        redis::parse_redis_url(&settings.url).ok_or_else(|| {
-            StoreError::msg(format!(
-                "{} is not a Redis URL (redis://host:port or rediss://host:port)",
-                crate::redact::url_password(&settings.url)
-            ))
+        let client = Client::open(settings.url.as_str()).map_err(|e| {
+            StoreError::new(
+                format!(
+                    "{} is not a usable Redis URL (redis://host:port or rediss://host:port)",
+                    crate::redact::url_password(&settings.url)
+                ),
+                e,
+            )
         })?;
-        let mut config = Config::from_url(settings.url.clone());
-        let timeout = Some(settings.timeout);
-        config.pool = Some(PoolConfig {
-            max_size: settings.pool_size.max(1),
-            timeouts: Timeouts { wait: timeout, create: timeout, recycle: timeout },
-            ..PoolConfig::default()
-        });
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| StoreError::new("cannot set up the Redis connection pool", e))?;
+        // Fail fast and let the caller fall back: one attempt per request,
+        // each bounded by the timeout; the connection reconnects by itself
+        // on the next request after an error.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(0);
         Ok(Self {
-            pool,
+            client,
+            config,
+            connections: (0..settings.pool_size.max(1)).map(|_| OnceLock::new()).collect(),
+            next: AtomicUsize::new(0),
             script: Script::new(GCRA),
             prefix: settings.prefix.clone(),
             timeout: settings.timeout,
         })
+    }
+
+    /// The next connection in turn (a cheap handle on a shared one). Must
+    /// be called on a Tokio runtime: the connection's driver runs there.
+    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let slot =
+            &self.connections[self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len()];
+        if let Some(conn) = slot.get() {
+            return Ok(conn.clone());
+        }
+        let conn =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+                .map_err(unreachable)?;
+        Ok(slot.get_or_init(|| conn).clone())
     }
 
     /// Whether Redis answers a `PING` within the timeout.
@@ -121,8 +143,12 @@ impl RedisLimiter {
     /// It does not, and why.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.bounded(async {
-            let mut conn = self.pool.get().await.map_err(unreachable)?;
-            redis::cmd("PING").query_async::<String>(&mut conn).await.map_err(unreachable)?;
+            let conn = self.connection()?;
+            once_more(|| {
+                let mut conn = conn.clone();
+                async move { ::redis::cmd("PING").query_async::<String>(&mut conn).await }
+            })
+            .await?;
             Ok(())
         })
         .await
@@ -156,18 +182,34 @@ impl RedisLimiter {
         let interval = millis(limit.interval()).max(1);
         let tolerance = millis(limit.tolerance());
         self.bounded(async {
-            let mut conn = self.pool.get().await.map_err(unreachable)?;
-            let wait: u64 = self
-                .script
-                .key(key)
-                .arg(interval)
-                .arg(tolerance)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unreachable)?;
+            let conn = self.connection()?;
+            let wait: u64 = once_more(|| {
+                let mut conn = conn.clone();
+                let mut invocation = self.script.key(&key);
+                invocation.arg(interval).arg(tolerance);
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
             Ok(if wait == 0 { Ok(()) } else { Err(Duration::from_millis(wait)) })
         })
         .await
+    }
+}
+
+/// Runs a command, and once more when the connection it used had dropped
+/// (Redis restarted, say): the connection reconnects as the first attempt
+/// fails, so the second one finds Redis if it is back. Both within the
+/// caller's timeout. (Should the first have run before its connection
+/// dropped, a request is counted twice: the limit errs on the closed side.)
+async fn once_more<T, F>(mut command: impl FnMut() -> F) -> Result<T, StoreError>
+where
+    F: Future<Output = ::redis::RedisResult<T>>,
+{
+    match command().await {
+        Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+            command().await.map_err(unreachable)
+        }
+        other => other.map_err(unreachable),
     }
 }
 
@@ -228,8 +270,12 @@ mod tests {
     }
 
     async fn keys(limiter: &RedisLimiter) -> Vec<String> {
-        let mut conn = limiter.pool.get().await.unwrap();
-        redis::cmd("KEYS").arg(format!("{}*", limiter.prefix)).query_async(&mut conn).await.unwrap()
+        let mut conn = limiter.connection().unwrap();
+        ::redis::cmd("KEYS")
+            .arg(format!("{}*", limiter.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
     }
 
     const MINUTE: Duration = Duration::from_secs(60);
@@ -294,8 +340,8 @@ mod tests {
         assert_eq!(keys, [l.key_of("request_per_email", "alice@example.com")]);
         assert!(!keys[0].contains("alice"), "{keys:?}");
         assert!(keys[0].starts_with(&format!("{}request_per_email:", l.prefix)));
-        let mut conn = l.pool.get().await.unwrap();
-        let ttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query_async(&mut conn).await.unwrap();
+        let mut conn = l.connection().unwrap();
+        let ttl: i64 = ::redis::cmd("PTTL").arg(&keys[0]).query_async(&mut conn).await.unwrap();
         assert!(ttl > 0 && ttl <= 12_000, "expires when the allowance is full again: {ttl} ms");
     }
 
@@ -327,7 +373,7 @@ mod tests {
     #[test]
     fn bad_urls_are_refused_and_passwords_never_shown() {
         let error = RedisLimiter::new(&settings("http://127.0.0.1", MINUTE)).unwrap_err();
-        assert!(error.to_string().contains("not a Redis URL"), "{error}");
+        assert!(error.to_string().contains("not a usable Redis URL"), "{error}");
         let shown = format!("{:?}", settings("redis://:hunter2@127.0.0.1:6379", MINUTE));
         assert!(!shown.contains("hunter2"), "{shown}");
     }
