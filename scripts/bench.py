@@ -488,9 +488,10 @@ but too high to trip (every refusal checks `reset_per_ip` and
 Shared ÷ in process: **{shared_ratio:.0%}** (against the better of the two
 in-process runs; they differ by {inst_noise:.0%}, the noise of this machine).
 Redis ran {inst['redis']['redis_calls']:,} script calls for {inst['redis']['requests']:,} requests
-({inst['redis']['redis_calls'] / max(inst['redis']['requests'], 1):.2f} per request) and held
-{inst['redis']['keys']:,} keys in {inst['redis']['used_memory'] / 1048576:.1f} MiB; one key takes
-{inst['redis']['key_bytes']} bytes (`MEMORY USAGE`).
+({inst['redis']['redis_calls'] / max(inst['redis']['requests'], 1):.2f} per request: `reset_per_ip`, then
+`reset_per_user` for the refused link). One key takes {inst['redis']['key_bytes']} bytes
+(`MEMORY USAGE`, default prefix); with limits this high each expires within
+milliseconds of its last request, so few are alive at any moment.
 
 Raw bcrypt at cost {COST} on {r['bcrypt_threads']} thread(s) — as many as
 `pwreset` hashes on by default here (`PWRESET_BCRYPT_CONCURRENCY` = cores − 1):

@@ -370,6 +370,86 @@ mod tests {
         drop(silent);
     }
 
+    /// A `redis-server` of the test's own speaking only TLS, with a
+    /// throwaway self-signed certificate (Debian's `redis-server` and
+    /// `openssl`); `None` (skipped) outside CI when either is missing.
+    struct TlsRedis {
+        child: std::process::Child,
+        port: u16,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TlsRedis {
+        fn start() -> Option<Self> {
+            let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            let dir = tempfile::tempdir().unwrap();
+            let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+            let made = std::process::Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+                .args(["-subj", "/CN=localhost", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output();
+            if !made.as_ref().is_ok_and(|o| o.status.success()) {
+                assert!(!in_ci, "openssl could not make a certificate (CI=true): {made:?}");
+                eprintln!("skipped: no openssl");
+                return None;
+            }
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"])
+                .arg("--tls-cert-file")
+                .arg(&cert)
+                .arg("--tls-key-file")
+                .arg(&key)
+                .arg("--tls-ca-cert-file")
+                .arg(&cert)
+                .args(["--tls-auth-clients", "no", "--save", "", "--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            let child = match child {
+                Ok(child) => child,
+                Err(e) => {
+                    assert!(!in_ci, "redis-server is not installed (CI=true): {e}");
+                    eprintln!("skipped: no redis-server");
+                    return None;
+                }
+            };
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(std::time::Instant::now() < deadline, "TLS redis-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some(Self { child, port, _dir: dir })
+        }
+    }
+
+    impl Drop for TlsRedis {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    #[tokio::test]
+    async fn rediss_urls_speak_tls() {
+        let Some(server) = TlsRedis::start() else { return };
+        // Self-signed: `#insecure` skips the certificate check (a real
+        // deployment uses a certificate its system trusts).
+        let tls = format!("rediss://127.0.0.1:{}/#insecure", server.port);
+        let l = RedisLimiter::new(&settings(&tls, Duration::from_secs(2))).unwrap();
+        l.ping().await.unwrap();
+        let limit = Limit { max: 1, per: MINUTE };
+        assert_eq!(l.check("l", "k", limit).await.unwrap(), Ok(()));
+        assert!(l.check("l", "k", limit).await.unwrap().is_err());
+        // The same port without TLS gets nowhere.
+        let plain = format!("redis://127.0.0.1:{}", server.port);
+        let l = RedisLimiter::new(&settings(&plain, Duration::from_millis(500))).unwrap();
+        assert!(l.ping().await.is_err());
+    }
+
     #[test]
     fn bad_urls_are_refused_and_passwords_never_shown() {
         let error = RedisLimiter::new(&settings("http://127.0.0.1", MINUTE)).unwrap_err();
