@@ -31,5 +31,7 @@ pub mod testing;
 pub use accounts::CloudreveAccounts;
 pub use mail::CloudreveComposer;
 pub use password::CloudreveHasher;
-pub use site::{CloudreveSite, OpenError, SiteSettings, SmtpSettings, inspect, open};
+pub use site::{
+    CloudreveSite, OpenError, SiteSettings, SmtpSettings, inspect, open, open_unmigrated,
+};
 pub use sql::parse_time;

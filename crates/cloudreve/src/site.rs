@@ -275,6 +275,21 @@ pub fn open(
     options: &PoolOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CloudreveSite, OpenError> {
+    let site = open_unmigrated(url, options, env)?;
+    site.store.migrate()?;
+    Ok(site)
+}
+
+/// As [`open`], without creating or updating pwreset's `pwreset_*` tables:
+/// check [`DieselStore::migration_status`] before using the store.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_unmigrated(
+    url: &DatabaseUrl,
+    options: &PoolOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<CloudreveSite, OpenError> {
     let (pool, settings) = connect(url, options, env)?;
     let backend = url.backend();
     let store = DieselStore::with_accounts(
@@ -283,7 +298,6 @@ pub fn open(
         Arc::new(CloudreveAccounts::new(backend)),
         StateLayout::Prefixed,
     );
-    store.migrate()?;
     Ok(CloudreveSite { store: Arc::new(store), settings })
 }
 

@@ -32,6 +32,32 @@ pub struct FrontendSettings {
     pub pwa_small_icon: String,
     /// `{pwa_medium_icon}`: URL of the medium icon.
     pub pwa_medium_icon: String,
+    /// The large icon of `/manifest.json` (512 × 512).
+    pub pwa_large_icon: String,
+    /// `display` of `/manifest.json` (`standalone`, `fullscreen`, …).
+    pub pwa_display: String,
+    /// `theme_color` of `/manifest.json`.
+    pub pwa_theme_color: String,
+    /// `background_color` of `/manifest.json`.
+    pub pwa_background_color: String,
+}
+
+/// The web app manifest, as Cloudreve V4 serves it at `/manifest.json`.
+fn manifest(settings: &FrontendSettings) -> String {
+    serde_json::json!({
+        "short_name": settings.site_name,
+        "name": settings.site_name,
+        "icons": [
+            {"src": settings.pwa_small_icon, "sizes": "64x64 32x32 24x24 16x16", "type": "image/x-icon"},
+            {"src": settings.pwa_medium_icon, "type": "image/png", "sizes": "192x192"},
+            {"src": settings.pwa_large_icon, "type": "image/png", "sizes": "512x512"},
+        ],
+        "start_url": ".",
+        "display": settings.pwa_display,
+        "theme_color": settings.pwa_theme_color,
+        "background_color": settings.pwa_background_color,
+    })
+    .to_string()
 }
 
 /// A loaded frontend: where its files are and its rendered `index.html`.
@@ -46,6 +72,7 @@ pub struct Frontend {
     index: String,
     session_index: String,
     session_csp: String,
+    manifest: String,
 }
 
 /// The policy of `/session/*` pages: the app's own files, the inline
@@ -104,6 +131,7 @@ impl Frontend {
             index: render(&settings.site_script),
             session_csp: session_policy(&session_index),
             session_index,
+            manifest: manifest(settings),
         })
     }
 
@@ -208,7 +236,8 @@ async fn guard_and_cache(
     Ok(res.map_into_left_body())
 }
 
-/// Registers the frontend: `/` and `/index.html` (rendered), the build's
+/// Registers the frontend: `/` and `/index.html` (rendered),
+/// `/manifest.json` (from the settings, as Cloudreve serves it), the build's
 /// files, and the fallback. Call it after every other registration.
 pub fn configure_frontend(frontend: web::Data<Frontend>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -226,6 +255,15 @@ pub fn configure_frontend(frontend: web::Data<Frontend>) -> impl FnOnce(&mut web
             .service(
                 web::scope("")
                     .wrap(from_fn(guard_and_cache))
+                    .route(
+                        "/manifest.json",
+                        web::get().to(|f: web::Data<Frontend>| async move {
+                            HttpResponse::Ok()
+                                .insert_header((header::CONTENT_TYPE, "application/json"))
+                                .insert_header((header::CACHE_CONTROL, "public, no-cache"))
+                                .body(f.manifest.clone())
+                        }),
+                    )
                     .route(
                         "/index.html",
                         web::get().to(|f: web::Data<Frontend>| async move {

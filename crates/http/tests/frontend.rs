@@ -36,6 +36,10 @@ async fn serves_the_build_with_fallback_placeholders_and_no_way_out() {
         site_script: "<script src=\"/analytics.js\"></script>".into(),
         pwa_small_icon: "/static/img/favicon.ico".into(),
         pwa_medium_icon: "/static/img/logo192.png".into(),
+        pwa_large_icon: "/static/img/logo512.png".into(),
+        pwa_display: "standalone".into(),
+        pwa_theme_color: "#000000".into(),
+        pwa_background_color: "#ffffff".into(),
     })
     .unwrap();
     let w = World::new();
@@ -103,8 +107,28 @@ async fn serves_the_build_with_fallback_placeholders_and_no_way_out() {
     let res = test::call_service(&app, get("/static/img/logo192.png")).await;
     assert_eq!(res.headers().get("content-type").unwrap(), "image/png");
     assert_eq!(res.headers().get("cache-control").unwrap(), "no-cache");
+    // The manifest comes from the settings, as Cloudreve makes it (the
+    // build's own file, if any, is not it).
     let res = test::call_service(&app, get("/manifest.json")).await;
     assert_eq!(res.headers().get("content-type").unwrap(), "application/json");
+    assert_eq!(res.headers().get("cache-control").unwrap(), "public, no-cache");
+    let manifest: serde_json::Value = test::read_body_json(res).await;
+    assert_eq!(
+        manifest,
+        serde_json::json!({
+            "short_name": "My <Drive>",
+            "name": "My <Drive>",
+            "icons": [
+                {"src": "/static/img/favicon.ico", "sizes": "64x64 32x32 24x24 16x16", "type": "image/x-icon"},
+                {"src": "/static/img/logo192.png", "type": "image/png", "sizes": "192x192"},
+                {"src": "/static/img/logo512.png", "type": "image/png", "sizes": "512x512"},
+            ],
+            "start_url": ".",
+            "display": "standalone",
+            "theme_color": "#000000",
+            "background_color": "#ffffff",
+        })
+    );
 
     // A missing file is a 404, not the app; folders are never listed.
     for uri in ["/assets/missing.js", "/favicon.ico"] {

@@ -21,6 +21,8 @@ pub mod random;
 pub mod redact;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(test, feature = "test-support"))]
+pub mod skip;
 #[cfg(all(feature = "sql", any(test, feature = "test-support")))]
 pub mod testing;
 

@@ -255,7 +255,7 @@ mod tests {
         let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
         let Ok(url) = std::env::var(REDIS_ENV) else {
             assert!(!in_ci, "{REDIS_ENV} must be set when CI=true");
-            eprintln!("skipped: {REDIS_ENV} is not set");
+            crate::skip::skipped(&format!("set {REDIS_ENV} to run the Redis adapter tests"));
             return None;
         };
         let limiter = RedisLimiter::new(&settings(&url, Duration::from_secs(2))).unwrap();
@@ -263,7 +263,7 @@ mod tests {
             Ok(()) => Some(limiter),
             Err(e) if in_ci => panic!("Redis at {REDIS_ENV} is unreachable (CI=true): {e}"),
             Err(e) => {
-                eprintln!("skipped: Redis at {REDIS_ENV} is unreachable: {e}");
+                crate::skip::skipped(&format!("Redis at {REDIS_ENV} is unreachable: {e}"));
                 None
             }
         }
@@ -393,7 +393,7 @@ mod tests {
                 .output();
             if !made.as_ref().is_ok_and(|o| o.status.success()) {
                 assert!(!in_ci, "openssl could not make a certificate (CI=true): {made:?}");
-                eprintln!("skipped: no openssl");
+                crate::skip::skipped("openssl is not installed (the rediss:// test)");
                 return None;
             }
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -413,7 +413,7 @@ mod tests {
                 Ok(child) => child,
                 Err(e) => {
                     assert!(!in_ci, "redis-server is not installed (CI=true): {e}");
-                    eprintln!("skipped: no redis-server");
+                    crate::skip::skipped("redis-server is not installed (the rediss:// test)");
                     return None;
                 }
             };

@@ -61,13 +61,13 @@ impl PostgresTestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
             assert!(!in_ci(), "{POSTGRES_ENV} must be set when CI=true");
-            eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL tests");
+            crate::skip::skipped(&format!("set {POSTGRES_ENV} to run the PostgreSQL tests"));
             return None;
         };
         let mut admin = match PgConnection::establish(&admin_url) {
             Ok(conn) => conn,
             Err(e) if !in_ci() => {
-                eprintln!("skipped: PostgreSQL at {POSTGRES_ENV} is unreachable: {e}");
+                crate::skip::skipped(&format!("PostgreSQL at {POSTGRES_ENV} is unreachable: {e}"));
                 return None;
             }
             Err(e) => panic!("PostgreSQL at {POSTGRES_ENV} is unreachable (CI=true): {e}"),
@@ -131,13 +131,13 @@ impl MysqlTestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let Ok(admin_url) = std::env::var(MYSQL_ENV) else {
             assert!(!in_ci(), "{MYSQL_ENV} must be set when CI=true and the mysql feature is on");
-            eprintln!("skipped: set {MYSQL_ENV} to run the MySQL tests");
+            crate::skip::skipped(&format!("set {MYSQL_ENV} to run the MySQL tests"));
             return None;
         };
         let mut admin = match MysqlConnection::establish(&admin_url) {
             Ok(conn) => conn,
             Err(e) if !in_ci() => {
-                eprintln!("skipped: MySQL at {MYSQL_ENV} is unreachable: {e}");
+                crate::skip::skipped(&format!("MySQL at {MYSQL_ENV} is unreachable: {e}"));
                 return None;
             }
             Err(e) => panic!("MySQL at {MYSQL_ENV} is unreachable (CI=true): {e}"),

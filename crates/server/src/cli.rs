@@ -13,13 +13,17 @@ use pwreset_http::UserResponse;
 use serde::Serialize;
 
 use crate::config::{AccountsMode, Config};
-use crate::wiring::wire;
+use crate::wiring::{Schema, wire};
 
 /// pwreset: the "forgot my password" flow of a Cloudreve-compatible account system.
 ///
-/// Configuration comes from PWRESET_* environment variables; see docs/configuration.md.
+/// Settings come from PWRESET_* environment variables, over an optional TOML
+/// file (--config) that uses the same names in lower case without the
+/// prefix. `pwreset config check` prints every setting with its effective
+/// value (secrets hidden); a bad value stops any command with one line
+/// naming the setting.
 #[derive(Debug, Parser)]
-#[command(name = "pwreset", version, about)]
+#[command(name = "pwreset", version = env!("PWRESET_VERSION"), about)]
 pub struct Cli {
     /// A TOML configuration file; PWRESET_* variables override it.
     #[arg(long, global = true, env = "PWRESET_CONFIG", value_name = "FILE")]
@@ -33,8 +37,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (applies pending migrations first).
     Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (with --status: list them, change nothing).
+    Migrate {
+        /// Print every migration and whether the database has it, as JSON;
+        /// change nothing.
+        #[arg(long)]
+        status: bool,
+    },
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -116,7 +125,8 @@ impl Command {
     /// something goes wrong.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Self::Serve | Self::Migrate => "info",
+            Self::Serve | Self::Migrate { status: false } => "info",
+            Self::Migrate { status: true } => "warn",
             Self::User(_) | Self::Token(_) | Self::Audit(_) | Self::Config(_) => "warn",
         }
     }
@@ -126,12 +136,13 @@ impl Command {
 pub fn run(cli: Cli, config: Config) -> Result<(), String> {
     match cli.command {
         Command::Serve => crate::serve::serve(config),
-        Command::Migrate => {
-            let wired = wire(&config)?;
+        Command::Migrate { status: false } => {
+            let wired = wire(&config, Schema::Migrate)?;
             eprintln!("database {} is up to date", config.database_url.redacted());
             drop(wired);
             Ok(())
         }
+        Command::Migrate { status: true } => migration_status(&config),
         Command::User(UserCommand::Create(args)) => create_user(&config, args),
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
         Command::Token(TokenCommand::Sweep) => sweep(&config),
@@ -189,7 +200,7 @@ fn create_user(config: &Config, args: CreateArgs) -> Result<(), String> {
     } else {
         None
     };
-    let wired = wire(config)?;
+    let wired = wire(config, Schema::Require)?;
     let profile = CreateUser::new(&wired.ports)
         .execute(CreateUserCommand { email, nickname: args.nickname, password, group, status })
         .map_err(|e| e.to_string())?;
@@ -206,7 +217,7 @@ struct IssuedToken {
 
 fn issue_token(config: &Config, email: &str) -> Result<(), String> {
     let email = Email::parse(email).map_err(|e| format!("--email: {e}"))?;
-    let wired = wire(config)?;
+    let wired = wire(config, Schema::Require)?;
     let ttl = chrono::Duration::from_std(config.token_ttl).map_err(|e| e.to_string())?;
     let policy = LinkPolicy { ttl, site_url: wired.config.site_url.clone() };
     let link = IssueResetLink::new(&wired.ports, policy)
@@ -268,8 +279,56 @@ mod tests {
     }
 }
 
+/// `migrate --status`: every migration of the table set this configuration
+/// uses and whether the database has it. Changes nothing (a SQLite file
+/// that does not exist is not created).
+fn migration_status(config: &Config) -> Result<(), String> {
+    use pwreset_infra::db::{DieselStore, MigrationState};
+    #[derive(Serialize)]
+    struct Row {
+        version: String,
+        name: String,
+        applied: bool,
+    }
+    #[derive(Serialize)]
+    struct Status {
+        database: String,
+        tables: &'static str,
+        pending: usize,
+        migrations: Vec<Row>,
+    }
+    let state_only = config.accounts == AccountsMode::Cloudreve;
+    let migrations: Vec<MigrationState> = match &config.database_url {
+        pwreset_infra::DatabaseUrl::Sqlite(path) if !path.exists() => {
+            pwreset_infra::db::embedded_migrations(config.database_url.backend(), state_only)
+                .map_err(|e| e.to_string())?
+        }
+        url if state_only => {
+            let env = |name: &str| std::env::var(name).ok();
+            pwreset_cloudreve::open_unmigrated(url, &config.pool_options(), &env)
+                .map_err(|e| e.to_string())?
+                .store
+                .migration_status()
+                .map_err(|e| e.to_string())?
+        }
+        url => DieselStore::connect(url, &config.pool_options())
+            .map_err(|e| e.to_string())?
+            .migration_status()
+            .map_err(|e| e.to_string())?,
+    };
+    print_json(&Status {
+        database: config.database_url.redacted(),
+        tables: if state_only { "pwreset_* beside Cloudreve's" } else { "pwreset" },
+        pending: migrations.iter().filter(|m| !m.applied).count(),
+        migrations: migrations
+            .into_iter()
+            .map(|m| Row { version: m.version, name: m.name, applied: m.applied })
+            .collect(),
+    })
+}
+
 fn sweep(config: &Config) -> Result<(), String> {
-    let wired = wire(config)?;
+    let wired = wire(config, Schema::Require)?;
     let report =
         pwreset_http::runtime::sweep_once(&*wired.store, &*wired.ports.clock, config.retention)
             .map_err(|e| e.to_string())?;
@@ -294,7 +353,7 @@ fn list_audit(
     limit: usize,
 ) -> Result<(), String> {
     let since = crate::duration::parse(since).map_err(|e| format!("--since: {e}"))?;
-    let wired = wire(config)?;
+    let wired = wire(config, Schema::Require)?;
     let ids = &wired.ports.ids;
     let user = user
         .map(|public| {

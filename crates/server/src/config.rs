@@ -27,6 +27,7 @@ pub const SETTINGS: &[&str] = &[
     "PWRESET_ACCOUNTS",
     "PWRESET_DATABASE_URL",
     "PWRESET_DATABASE_POOL_SIZE",
+    "PWRESET_MIGRATE_ON_START",
     "PWRESET_BIND",
     "PWRESET_OPS_BIND",
     "PWRESET_METRICS_PUBLIC",
@@ -69,7 +70,48 @@ pub const SETTINGS: &[&str] = &[
     "PWRESET_SITE_LOGO_LIGHT",
     "PWRESET_PWA_SMALL_ICON",
     "PWRESET_PWA_MEDIUM_ICON",
+    "PWRESET_PWA_LARGE_ICON",
+    "PWRESET_PWA_DISPLAY",
+    "PWRESET_PWA_THEME_COLOR",
+    "PWRESET_PWA_BACKGROUND_COLOR",
 ];
+
+/// The settings that hold secrets, each with the variable that may name a
+/// file holding it instead (`PWRESET_DATABASE_URL_FILE=/run/secrets/db`).
+pub const SECRET_FILES: &[(&str, &str)] = &[
+    ("PWRESET_DATABASE_URL", "PWRESET_DATABASE_URL_FILE"),
+    ("PWRESET_MAIL", "PWRESET_MAIL_FILE"),
+    ("PWRESET_REDIS_URL", "PWRESET_REDIS_URL_FILE"),
+    ("PWRESET_HASHID_SALT", "PWRESET_HASHID_SALT_FILE"),
+];
+
+/// Reads the secrets named by `*_FILE` variables (through `env`): the
+/// file's text without its final line break.
+///
+/// # Errors
+/// A file cannot be read or is empty, or both a setting and its `_FILE`
+/// variable are set.
+pub fn read_secret_files(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let mut secrets = std::collections::HashMap::new();
+    for &(name, file_var) in SECRET_FILES {
+        let Some(path) = env(file_var) else { continue };
+        if env(name).is_some() {
+            return Err(bad(file_var, format!("{name} is set too; keep one of the two")));
+        }
+        let path = path.trim();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(file_var, format!("cannot read {path}: {e}")))?;
+        let value = text.strip_suffix('\n').unwrap_or(&text);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        if value.trim().is_empty() {
+            return Err(bad(file_var, format!("{path} is empty")));
+        }
+        secrets.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(secrets)
+}
 
 /// Reads a TOML configuration file: keys are setting names in lower case
 /// without the prefix; values are strings, numbers, booleans, or (for lists
@@ -95,8 +137,16 @@ pub fn load_file(
 /// What is wrong with it, in a line (the setting named is `--config`).
 pub fn parse_file(text: &str) -> Result<std::collections::HashMap<String, String>, ConfigError> {
     let fail = |reason: String| ConfigError { setting: "--config", reason };
-    let table: toml::Table =
-        text.parse().map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let message = e.message().trim_end();
+        match e.span() {
+            Some(span) => {
+                let (line, column) = line_and_column(text, span.start);
+                fail(format!("line {line}, column {column}: {message}"))
+            }
+            None => fail(message.to_owned()),
+        }
+    })?;
     let mut settings = std::collections::HashMap::new();
     for (key, value) in table {
         let name = format!("PWRESET_{}", key.to_ascii_uppercase());
@@ -122,6 +172,18 @@ pub fn parse_file(text: &str) -> Result<std::collections::HashMap<String, String
         settings.insert(name, value);
     }
     Ok(settings)
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
 }
 
 /// A setting has a value that cannot be used.
@@ -194,6 +256,9 @@ pub struct Config {
     /// `PWRESET_DATABASE_POOL_SIZE`: most database connections per instance
     /// (also the number of storage threads).
     pub database_pool_size: u32,
+    /// `PWRESET_MIGRATE_ON_START`: whether `serve` applies pending
+    /// migrations (otherwise it refuses to start on an out-of-date database).
+    pub migrate_on_start: bool,
     /// `PWRESET_BIND`.
     pub bind: String,
     /// `PWRESET_OPS_BIND`: a private listener for `/healthz`, `/readyz`, `/metrics`.
@@ -272,6 +337,16 @@ pub struct Config {
     pub pwa_small_icon: String,
     /// See `pwa_small_icon`.
     pub pwa_medium_icon: String,
+    /// `PWRESET_PWA_LARGE_ICON`, `PWRESET_PWA_DISPLAY`,
+    /// `PWRESET_PWA_THEME_COLOR`, `PWRESET_PWA_BACKGROUND_COLOR`: the rest of
+    /// the frontend's `/manifest.json`.
+    pub pwa_large_icon: String,
+    /// See `pwa_large_icon`.
+    pub pwa_display: String,
+    /// See `pwa_large_icon`.
+    pub pwa_theme_color: String,
+    /// See `pwa_large_icon`.
+    pub pwa_background_color: String,
 }
 
 /// Whether files can be created in `dir` (or in the folder that would hold
@@ -352,13 +427,14 @@ fn parse_bool(setting: &'static str, raw: &str) -> Result<bool, ConfigError> {
 impl Config {
     /// Reads the process environment, layered over a configuration file:
     /// a variable that is set (and not empty) wins over the file.
+    /// A secret-bearing setting may instead come from the file named by
+    /// `<NAME>_FILE` (a container or systemd secret).
     pub fn from_env_and_file(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
         let file = file.map(load_file).transpose()?.unwrap_or_default();
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let secrets = read_secret_files(env)?;
         Self::from_lookup(|name| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .or_else(|| file.get(name).cloned())
+            env(name).or_else(|| secrets.get(name).cloned()).or_else(|| file.get(name).cloned())
         })
     }
 
@@ -374,6 +450,7 @@ impl Config {
             ("PWRESET_ACCOUNTS", self.accounts.as_str().to_owned()),
             ("PWRESET_DATABASE_URL", self.database_url.redacted()),
             ("PWRESET_DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
+            ("PWRESET_MIGRATE_ON_START", self.migrate_on_start.to_string()),
             ("PWRESET_BIND", self.bind.clone()),
             ("PWRESET_OPS_BIND", self.ops_bind.clone().unwrap_or_default()),
             ("PWRESET_METRICS_PUBLIC", self.metrics_public.to_string()),
@@ -448,6 +525,10 @@ impl Config {
             ("PWRESET_SITE_LOGO_LIGHT", self.site_logo_light.clone()),
             ("PWRESET_PWA_SMALL_ICON", self.pwa_small_icon.clone()),
             ("PWRESET_PWA_MEDIUM_ICON", self.pwa_medium_icon.clone()),
+            ("PWRESET_PWA_LARGE_ICON", self.pwa_large_icon.clone()),
+            ("PWRESET_PWA_DISPLAY", self.pwa_display.clone()),
+            ("PWRESET_PWA_THEME_COLOR", self.pwa_theme_color.clone()),
+            ("PWRESET_PWA_BACKGROUND_COLOR", self.pwa_background_color.clone()),
         ]
     }
 
@@ -764,6 +845,11 @@ impl Config {
             return Err(bad("PWRESET_REDIS_TIMEOUT", "must be longer than 0 and at most 10s"));
         }
 
+        let migrate_on_start = get("PWRESET_MIGRATE_ON_START")
+            .map(|v| parse_bool("PWRESET_MIGRATE_ON_START", &v))
+            .transpose()?
+            .unwrap_or(true);
+
         let cloudreve_compat = get("PWRESET_CLOUDREVE_COMPAT")
             .map(|v| parse_bool("PWRESET_CLOUDREVE_COMPAT", &v))
             .transpose()?
@@ -789,6 +875,10 @@ impl Config {
         let site_logo_light = text("PWRESET_SITE_LOGO_LIGHT", "/static/img/logo_light.svg");
         let pwa_small_icon = text("PWRESET_PWA_SMALL_ICON", "/static/img/favicon.ico");
         let pwa_medium_icon = text("PWRESET_PWA_MEDIUM_ICON", "/static/img/logo192.png");
+        let pwa_large_icon = text("PWRESET_PWA_LARGE_ICON", "/static/img/logo512.png");
+        let pwa_display = text("PWRESET_PWA_DISPLAY", "standalone");
+        let pwa_theme_color = text("PWRESET_PWA_THEME_COLOR", "#000000");
+        let pwa_background_color = text("PWRESET_PWA_BACKGROUND_COLOR", "#ffffff");
 
         let trusted_proxies_text =
             get("PWRESET_TRUSTED_PROXIES").unwrap_or_default().trim().to_owned();
@@ -806,6 +896,7 @@ impl Config {
             explicit,
             database_url,
             database_pool_size,
+            migrate_on_start,
             bind,
             ops_bind,
             metrics_public,
@@ -844,6 +935,10 @@ impl Config {
             site_logo_light,
             pwa_small_icon,
             pwa_medium_icon,
+            pwa_large_icon,
+            pwa_display,
+            pwa_theme_color,
+            pwa_background_color,
         })
     }
 }
@@ -915,6 +1010,53 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An environment of `vars`.
+    fn env_of(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        std::fs::write(&db, "postgres://u:s3cret@db.internal/pw\n").unwrap();
+        let db = db.display().to_string();
+        let secrets = read_secret_files(env_of(vec![("PWRESET_DATABASE_URL_FILE", db.clone())]));
+        assert_eq!(secrets.unwrap()["PWRESET_DATABASE_URL"], "postgres://u:s3cret@db.internal/pw");
+
+        let both = env_of(vec![
+            ("PWRESET_DATABASE_URL_FILE", db),
+            ("PWRESET_DATABASE_URL", "sqlite://x".into()),
+        ]);
+        assert_eq!(read_secret_files(both).unwrap_err().setting, "PWRESET_DATABASE_URL_FILE");
+
+        let missing = env_of(vec![("PWRESET_MAIL_FILE", "/nonexistent/mail".into())]);
+        assert!(
+            read_secret_files(missing)
+                .unwrap_err()
+                .reason
+                .contains("cannot read /nonexistent/mail")
+        );
+
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let empty = env_of(vec![("PWRESET_REDIS_URL_FILE", empty.display().to_string())]);
+        assert!(read_secret_files(empty).unwrap_err().reason.ends_with("is empty"));
+    }
+
+    #[test]
+    fn file_errors_name_the_line_and_column() {
+        let error =
+            parse_file("bind = \"127.0.0.1:5212\"\n# ünïcode\nbcrypt_cost = = 10\n").unwrap_err();
+        assert_eq!(error.setting, "--config");
+        assert!(error.reason.starts_with("line 3, column 15: "), "{}", error.reason);
+        assert!(!error.reason.contains('\n'), "one line: {}", error.reason);
+        let unknown = parse_file("bcrypt_cots = 10").unwrap_err();
+        assert_eq!(unknown.reason, "unknown setting \"bcrypt_cots\"");
+        assert_eq!(line_and_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_and_column("é", 1), (1, 1), "inside a character: its start");
+    }
     use std::collections::HashMap;
     use std::path::PathBuf;
 

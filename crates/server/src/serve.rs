@@ -17,7 +17,7 @@ use pwreset_infra::{RedisLimiter, RedisSettings};
 
 use crate::config::Config;
 use crate::ops::{HashWaits, Probe};
-use crate::wiring::wire;
+use crate::wiring::{Schema, wire};
 
 /// Most connections to Redis one instance opens (each is multiplexed: every
 /// request in flight shares them).
@@ -29,7 +29,8 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests
 /// and stops the mail worker.
 pub fn serve(config: Config) -> Result<(), String> {
-    let mut wired = wire(&config)?;
+    let schema = if config.migrate_on_start { Schema::Migrate } else { Schema::Require };
+    let mut wired = wire(&config, schema)?;
     // In Cloudreve mode the Cloudreve's settings fill in what was not set.
     let config = wired.config.clone();
     let refusals = wired.buffer_refusals()?;
@@ -121,6 +122,10 @@ pub fn serve(config: Config) -> Result<(), String> {
                 site_script: config.site_script.clone(),
                 pwa_small_icon: config.pwa_small_icon.clone(),
                 pwa_medium_icon: config.pwa_medium_icon.clone(),
+                pwa_large_icon: config.pwa_large_icon.clone(),
+                pwa_display: config.pwa_display.clone(),
+                pwa_theme_color: config.pwa_theme_color.clone(),
+                pwa_background_color: config.pwa_background_color.clone(),
             })
             .map_err(|e| format!("PWRESET_FRONTEND_DIR: cannot load {}: {e}", dir.display()))?,
         )),

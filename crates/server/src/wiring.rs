@@ -69,9 +69,63 @@ impl Wired {
     }
 }
 
-/// Connects to the database, applies pending migrations, settles the hashid
-/// salt and builds the ports.
-pub fn wire(config: &Config) -> Result<Wired, String> {
+fn migrate_or_require(store: &DieselStore, schema: Schema) -> Result<(), String> {
+    match schema {
+        Schema::Migrate => {
+            let applied = store.migrate().map_err(|e| e.to_string())?;
+            if !applied.is_empty() {
+                tracing::info!(migrations = ?applied, "database migrated");
+            }
+            Ok(())
+        }
+        Schema::Require => require_current(store),
+    }
+}
+
+/// What a command may do to the database's schema: only `serve` and
+/// `migrate` change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Apply pending migrations first.
+    Migrate,
+    /// Refuse to run while migrations are pending, naming the fix.
+    Require,
+}
+
+/// The line a command prints on a database that is not up to date.
+fn not_migrated(what: &str) -> String {
+    format!(
+        "the database is not up to date ({what}); run `pwreset migrate` first \
+         (other commands never change the schema; see the upgrade procedure in docs/operations.md)"
+    )
+}
+
+/// Fails unless every migration of the store's table set is applied.
+fn require_current(store: &DieselStore) -> Result<(), String> {
+    let pending: Vec<String> = store
+        .migration_status()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|m| !m.applied)
+        .map(|m| m.name)
+        .collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(not_migrated(&format!("{} pending: {}", pending.len(), pending.join(", "))))
+    }
+}
+
+/// Connects to the database, applies pending migrations (or, with
+/// [`Schema::Require`], refuses to go on while some are pending), settles
+/// the hashid salt and builds the ports.
+pub fn wire(config: &Config, schema: Schema) -> Result<Wired, String> {
+    if schema == Schema::Require
+        && let pwreset_infra::DatabaseUrl::Sqlite(path) = &config.database_url
+        && !path.exists()
+    {
+        return Err(not_migrated(&format!("{} does not exist", path.display())));
+    }
     let hasher =
         BcryptHasher::new(config.bcrypt_cost, config.bcrypt_concurrency, HASH_QUEUE_TIMEOUT)
             .map_err(|e| format!("PWRESET_BCRYPT_COST: {e}"))?;
@@ -88,10 +142,7 @@ pub fn wire(config: &Config) -> Result<Wired, String> {
         AccountsMode::Pwreset => {
             let store =
                 DieselStore::connect(&config.database_url, &options).map_err(|e| e.to_string())?;
-            let applied = store.migrate().map_err(|e| e.to_string())?;
-            if !applied.is_empty() {
-                tracing::info!(migrations = ?applied, "database migrated");
-            }
+            migrate_or_require(&store, schema)?;
             let salt = store
                 .ensure_hashid_salt(config.hashid_salt.as_deref())
                 .map_err(|e| e.to_string())?;
@@ -100,8 +151,9 @@ pub fn wire(config: &Config) -> Result<Wired, String> {
         }
         AccountsMode::Cloudreve => {
             let env = |name: &str| std::env::var(name).ok();
-            let site = pwreset_cloudreve::open(&config.database_url, &options, &env)
+            let site = pwreset_cloudreve::open_unmigrated(&config.database_url, &options, &env)
                 .map_err(|e| e.to_string())?;
+            migrate_or_require(&site.store, schema)?;
             let config = adopt_cloudreve(config, &site.settings)?;
             let composer = pwreset_cloudreve::CloudreveComposer::new(
                 site.settings.reset_template.as_deref(),

@@ -168,6 +168,107 @@ fn bad_configuration_stops_with_one_line_naming_the_setting() {
 }
 
 #[test]
+fn version_names_the_commit_and_secrets_come_from_files() {
+    let env = Env::sqlite();
+    let out = env.cli(&["--version"], None);
+    assert!(out.status.success());
+    let version = String::from_utf8(out.stdout).unwrap();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_owned());
+    match head {
+        Some(commit) => {
+            assert_eq!(
+                version.trim(),
+                format!("pwreset {} (commit {commit})", env!("CARGO_PKG_VERSION"))
+            );
+        }
+        None => assert_eq!(version.trim(), format!("pwreset {}", env!("CARGO_PKG_VERSION"))),
+    }
+
+    // The database URL from a file, as a container secret; a TOML error
+    // names its line and column.
+    let mut env = Env::sqlite();
+    let url = env.database_url.clone();
+    let secret = env.dir.path().join("db-url");
+    std::fs::write(&secret, format!("{url}\n")).unwrap();
+    env.vars.retain(|(k, _)| k != "PWRESET_DATABASE_URL");
+    env.set("PWRESET_DATABASE_URL_FILE", secret.to_str().unwrap());
+    let checked = env.cli_json(&["config", "check"], None);
+    assert_eq!(checked["PWRESET_DATABASE_URL"], url.as_str(), "{checked}");
+    let file = env.dir.path().join("pwreset.toml");
+    std::fs::write(&file, "site_name = \"Drive\"\nbcrypt_cost = ten\n").unwrap();
+    let out = env.cli(&["--config", file.to_str().unwrap(), "config", "check"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("pwreset.toml: line 2, column 15:"), "{}", stderr(&out));
+}
+
+/// Only `serve` and `migrate` change the schema: any other command on a
+/// database that is not up to date stops with a line naming the fix, and
+/// `migrate --status` says what is pending without changing anything.
+fn only_serve_and_migrate_change_the_schema(env: &Env) {
+    let status = |env: &Env| -> serde_json::Value {
+        let out = env.cli_as_is(&["migrate", "--status"], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let before = status(env);
+    let total = before["migrations"].as_array().unwrap().len();
+    assert!(total >= 2, "{before}");
+    assert_eq!(before["pending"], total, "{before}");
+    assert_eq!(before["tables"], "pwreset");
+    assert!(before["migrations"].as_array().unwrap().iter().all(|m| m["applied"] == false));
+    if let Some(path) = env.database_url.strip_prefix("sqlite://") {
+        assert!(!std::path::Path::new(path).exists(), "--status created the database");
+    }
+
+    for args in [
+        &["audit", "list"][..],
+        &["token", "sweep"],
+        &["token", "issue", "--email", "a@example.com"],
+    ] {
+        let out = env.cli_as_is(args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let text = stderr(&out);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("not up to date") && text.contains("run `pwreset migrate` first"),
+            "{text}"
+        );
+    }
+    assert_eq!(status(env)["pending"], total, "refusing changed nothing");
+
+    // serve with PWRESET_MIGRATE_ON_START=false refuses too.
+    let out = env.cli_with(&[("PWRESET_MIGRATE_ON_START", "false")], &["serve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("run `pwreset migrate` first"), "{}", stderr(&out));
+
+    let out = env.cli_as_is(&["migrate"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = status(env);
+    assert_eq!(after["pending"], 0, "{after}");
+    assert!(after["migrations"].as_array().unwrap().iter().all(|m| m["applied"] == true));
+    let out = env.cli_as_is(&["audit", "list"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn only_serve_and_migrate_change_the_schema_on_sqlite() {
+    only_serve_and_migrate_change_the_schema(&Env::sqlite());
+}
+
+#[test]
+fn only_serve_and_migrate_change_the_schema_on_postgres() {
+    if let Some(env) = Env::postgres() {
+        only_serve_and_migrate_change_the_schema(&env);
+    }
+}
+
+#[test]
 fn a_configured_salt_must_match_the_stored_one() {
     let mut env = Env::sqlite();
     env.set("PWRESET_HASHID_SALT", "first salt");

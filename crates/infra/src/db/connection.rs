@@ -443,6 +443,143 @@ where
     Ok(done)
 }
 
+/// One migration of a table set, and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Its version (the date and counter of its folder name).
+    pub version: String,
+    /// Its folder name.
+    pub name: String,
+    /// Whether the database has it.
+    pub applied: bool,
+}
+
+/// The migrations of a table set (`state_only`: pwreset's `pwreset_*`
+/// tables beside a host's, else pwreset's whole schema) and which the
+/// database has. Reads only: nothing is created, not even the table that
+/// tracks them.
+///
+/// # Errors
+/// [`DbError`] when the database cannot be read.
+pub fn migration_status(
+    conn: &mut DbConnection,
+    state_only: bool,
+) -> Result<Vec<MigrationState>, DbError> {
+    let table = if state_only { STATE_MIGRATIONS_TABLE } else { "__diesel_schema_migrations" };
+    let exists = format!(
+        "SELECT table_name AS version FROM information_schema.tables \
+                          WHERE table_schema = {{schema}} AND table_name = '{table}'"
+    );
+    match conn {
+        DbConnection::Sqlite(c) => {
+            let exists = format!(
+                "SELECT name AS version FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
+            );
+            let source = if state_only { SQLITE_STATE_MIGRATIONS } else { SQLITE_MIGRATIONS };
+            status_of(c, &source, table, &exists)
+        }
+        DbConnection::Postgres(c) => {
+            let exists = exists
+                .replace("{schema}", "current_schema()")
+                .replace("table_name AS", "table_name::text AS");
+            let source = if state_only { POSTGRES_STATE_MIGRATIONS } else { POSTGRES_MIGRATIONS };
+            status_of(c, &source, table, &exists)
+        }
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => {
+            let exists = exists.replace("{schema}", "DATABASE()");
+            let source = if state_only { MYSQL_STATE_MIGRATIONS } else { MYSQL_MIGRATIONS };
+            status_of(c, &source, table, &exists)
+        }
+    }
+}
+
+/// The migrations `backend` has for a table set, none applied: the status
+/// of a database that does not exist yet.
+///
+/// # Errors
+/// [`DbError::Migrate`] when the embedded migrations cannot be listed.
+pub fn embedded_migrations(
+    backend: Backend,
+    state_only: bool,
+) -> Result<Vec<MigrationState>, DbError> {
+    use diesel::migration::MigrationSource;
+    fn list<DB: diesel::backend::Backend>(
+        source: &EmbeddedMigrations,
+    ) -> Result<Vec<MigrationState>, DbError>
+    where
+        EmbeddedMigrations: MigrationSource<DB>,
+    {
+        let mut all: Vec<MigrationState> = MigrationSource::<DB>::migrations(source)
+            .map_err(|e| DbError::Migrate(e.to_string()))?
+            .iter()
+            .map(|m| MigrationState {
+                version: m.name().version().to_string(),
+                name: m.name().to_string(),
+                applied: false,
+            })
+            .collect();
+        all.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(all)
+    }
+    match backend {
+        Backend::Sqlite => list::<diesel::sqlite::Sqlite>(if state_only {
+            &SQLITE_STATE_MIGRATIONS
+        } else {
+            &SQLITE_MIGRATIONS
+        }),
+        Backend::Postgres => list::<diesel::pg::Pg>(if state_only {
+            &POSTGRES_STATE_MIGRATIONS
+        } else {
+            &POSTGRES_MIGRATIONS
+        }),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => list::<diesel::mysql::Mysql>(if state_only {
+            &MYSQL_STATE_MIGRATIONS
+        } else {
+            &MYSQL_MIGRATIONS
+        }),
+    }
+}
+
+fn status_of<C>(
+    conn: &mut C,
+    source: &EmbeddedMigrations,
+    table: &str,
+    exists: &str,
+) -> Result<Vec<MigrationState>, DbError>
+where
+    C: Connection + 'static,
+    EmbeddedMigrations: diesel::migration::MigrationSource<C::Backend>,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'static, C, AppliedVersion>,
+{
+    use diesel::RunQueryDsl;
+    use diesel::migration::MigrationSource;
+    let tracked = !diesel::sql_query(exists).load::<AppliedVersion>(conn)?.is_empty();
+    let applied: Vec<String> = if tracked {
+        diesel::sql_query(format!("SELECT version FROM {table}"))
+            .load::<AppliedVersion>(conn)?
+            .into_iter()
+            .map(|v| v.version)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut migrations = source.migrations().map_err(|e| DbError::Migrate(e.to_string()))?;
+    migrations.sort_by(|a, b| a.name().version().cmp(&b.name().version()));
+    Ok(migrations
+        .iter()
+        .map(|m| {
+            let version = m.name().version().to_string();
+            MigrationState {
+                applied: applied.contains(&version),
+                name: m.name().to_string(),
+                version,
+            }
+        })
+        .collect())
+}
+
 #[derive(diesel::QueryableByName)]
 struct AppliedVersion {
     #[diesel(sql_type = diesel::sql_types::Text)]

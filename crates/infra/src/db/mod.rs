@@ -12,8 +12,8 @@ mod store;
 
 pub use accounts::{Accounts, Credentials, PwresetAccounts};
 pub use connection::{
-    Backend, DatabaseUrl, DbConnection, DbError, Manager, Pool, PoolOptions, connect_pool,
-    run_migrations, run_state_migrations,
+    Backend, DatabaseUrl, DbConnection, DbError, Manager, MigrationState, Pool, PoolOptions,
+    connect_pool, embedded_migrations, migration_status, run_migrations, run_state_migrations,
 };
 pub use deadline::checkout_deadline;
 pub use state::StateLayout;

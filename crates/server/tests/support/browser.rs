@@ -34,7 +34,9 @@ impl Browser {
                 !in_ci(),
                 "CI=true but {CHROMIUM} or {CHROMEDRIVER} is missing (apt install chromium chromium-driver)"
             );
-            eprintln!("skipped: install chromium and chromium-driver to run the browser tests");
+            pwreset_infra::skip::skipped(
+                "install chromium and chromium-driver to run the browser tests",
+            );
             return None;
         }
         // A port picked here can be taken by another test before chromedriver

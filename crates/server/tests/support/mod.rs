@@ -23,6 +23,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_pwreset");
 /// One isolated installation: its own database and environment.
 pub struct Env {
     pub vars: Vec<(String, String)>,
+    /// Whether `pwreset migrate` ran (see [`Env::cli`]).
+    migrated: std::sync::atomic::AtomicBool,
     pub dir: tempfile::TempDir,
     pub database_url: String,
     _postgres: Option<PostgresTestDb>,
@@ -43,6 +45,7 @@ impl Env {
         ];
         Self {
             vars,
+            migrated: std::sync::atomic::AtomicBool::new(false),
             dir,
             database_url,
             _postgres: postgres,
@@ -99,8 +102,32 @@ impl Env {
         cmd
     }
 
-    /// Runs a CLI command to completion, feeding `stdin` if given.
+    /// Runs a CLI command to completion, feeding `stdin` if given. Before
+    /// the first command that needs an up-to-date database, runs
+    /// `pwreset migrate` as an operator installing pwreset does (only
+    /// `serve` and `migrate` change the schema).
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let needs_schema =
+            !matches!(args.first(), Some(&("migrate" | "serve" | "config" | "--version")));
+        let migrated = &self.migrated;
+        if needs_schema && !migrated.load(std::sync::atomic::Ordering::SeqCst) {
+            let ok = self.cli_as_is(&["migrate"], None).status.success();
+            migrated.store(ok, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.cli_as_is(args, stdin)
+    }
+
+    /// Runs a command (no stdin, no automatic migration) with `extra` settings.
+    pub fn cli_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut command = self.command(args);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        command.stdin(Stdio::null()).output().expect("run pwreset")
+    }
+
+    /// Runs a CLI command to completion, exactly as given.
+    pub fn cli_as_is(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())

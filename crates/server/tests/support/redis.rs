@@ -26,7 +26,9 @@ impl RedisServer {
                 !in_ci(),
                 "redis-server is not installed (CI=true): apt-get install redis-server"
             );
-            eprintln!("skipped: redis-server is not installed");
+            pwreset_infra::skip::skipped(
+                "redis-server is not installed (the multi-instance tests)",
+            );
             return None;
         }
         let mut server = Self { port: free_port(), child: None };
