@@ -53,6 +53,9 @@ pub enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Look at the mail outbox and send waiting messages now.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -85,6 +88,104 @@ pub enum AuditCommand {
 pub enum UserCommand {
     /// Create a user and print it as JSON.
     Create(CreateArgs),
+    /// List users as JSON, in id order, a page at a time:
+    /// {"users": [...], "next": ID or null}; pass "next" as --after for the
+    /// following page.
+    List {
+        /// Only users with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// At most this many users (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Start after this user (a public id, as printed in "next").
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
+    },
+    /// Print one user as JSON.
+    Show(UserRef),
+    /// Change a user's status (ban, unban, activate) and print the user as JSON.
+    SetStatus {
+        #[command(flatten)]
+        user: UserRef,
+        /// The new status.
+        #[arg(long, value_enum)]
+        status: StatusArg,
+    },
+}
+
+/// Which user: by email address or by public id.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct UserRef {
+    /// The user's email address.
+    #[arg(long)]
+    email: Option<String>,
+    /// The user's public id (as in links and JSON).
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+}
+
+/// A user status, as Cloudreve names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusArg {
+    /// Can sign in and reset.
+    #[value(name = "active")]
+    Active,
+    /// Not activated yet.
+    #[value(name = "inactive")]
+    Inactive,
+    /// Banned by an administrator.
+    #[value(name = "manual_banned")]
+    ManualBanned,
+    /// Banned by the system.
+    #[value(name = "sys_banned")]
+    SysBanned,
+}
+
+impl From<StatusArg> for UserStatus {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Active => Self::Active,
+            StatusArg::Inactive => Self::Inactive,
+            StatusArg::ManualBanned => Self::ManualBanned,
+            StatusArg::SysBanned => Self::SysBanned,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List emails as JSON, oldest first: address, kind, attempts, next
+    /// attempt, last error. Never their bodies (a waiting reset email holds
+    /// a live link).
+    List {
+        /// Which ones.
+        #[arg(long, value_enum, default_value = "pending")]
+        status: OutboxStatusArg,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+    },
+    /// Make pending emails that wait for a later retry due now (all, or the
+    /// one with --id); a running server sends them at its next poll. Emails
+    /// given up cannot be resent: their bodies are erased (ask for a new link).
+    Retry {
+        /// Only this message (its id in `outbox list`).
+        #[arg(long)]
+        id: Option<i64>,
+    },
+}
+
+/// An outbox state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutboxStatusArg {
+    /// Waiting for delivery (or for a retry).
+    Pending,
+    /// Delivered.
+    Sent,
+    /// Given up.
+    Failed,
 }
 
 #[derive(Debug, Args)]
@@ -127,7 +228,9 @@ impl Command {
         match self {
             Self::Serve | Self::Migrate { status: false } => "info",
             Self::Migrate { status: true } => "warn",
-            Self::User(_) | Self::Token(_) | Self::Audit(_) | Self::Config(_) => "warn",
+            Self::User(_) | Self::Token(_) | Self::Audit(_) | Self::Outbox(_) | Self::Config(_) => {
+                "warn"
+            }
         }
     }
 }
@@ -144,6 +247,33 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
         }
         Command::Migrate { status: true } => migration_status(&config),
         Command::User(UserCommand::Create(args)) => create_user(&config, args),
+        Command::User(UserCommand::List { status, limit, after }) => {
+            list_users(&config, status, usize::from(limit), after.as_deref())
+        }
+        Command::User(UserCommand::Show(user)) => {
+            let wired = wire(&config, Schema::Require)?;
+            let profile = find_user(&wired, &user)?;
+            print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.default_language))
+        }
+        Command::User(UserCommand::SetStatus { user, status }) => {
+            let wired = wire(&config, Schema::Require)?;
+            let id = find_user(&wired, &user)?.user.id;
+            wired.store.set_status(id, status.into()).map_err(|e| e.to_string())?;
+            let profile = find_user(&wired, &user)?;
+            print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.default_language))
+        }
+        Command::Outbox(OutboxCommand::List { status, limit }) => {
+            list_outbox(&config, status, usize::from(limit))
+        }
+        Command::Outbox(OutboxCommand::Retry { id }) => {
+            let wired = wire(&config, Schema::Require)?;
+            let now = wired.ports.clock.now();
+            let n = wired.store.outbox_retry_now(id, now).map_err(|e| e.to_string())?;
+            if id.is_some() && n == 0 {
+                return Err("no pending message with this id waits for a retry".into());
+            }
+            print_json(&serde_json::json!({ "rescheduled": n }))
+        }
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
         Command::Token(TokenCommand::Sweep) => sweep(&config),
         Command::Config(ConfigCommand::Check) => {
@@ -325,6 +455,102 @@ fn migration_status(config: &Config) -> Result<(), String> {
             .map(|m| Row { version: m.version, name: m.name, applied: m.applied })
             .collect(),
     })
+}
+
+/// The user `user` names, or why not.
+fn find_user(
+    wired: &crate::wiring::Wired,
+    user: &UserRef,
+) -> Result<pwreset_domain::UserProfile, String> {
+    let id = match (&user.email, &user.id) {
+        (Some(email), _) => {
+            let email = Email::parse(email).map_err(|e| format!("--email: {e}"))?;
+            wired
+                .ports
+                .users
+                .find_user_by_email(&email)
+                .map_err(|e| e.to_string())?
+                .ok_or("no user has this email address")?
+                .id
+        }
+        (None, Some(public)) => {
+            wired.ports.ids.decode_user(public.trim()).ok_or("--id: not a user id of this site")?
+        }
+        (None, None) => return Err("name the user with --email or --id".into()),
+    };
+    wired
+        .ports
+        .users
+        .find_profile(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "no such user".into())
+}
+
+fn list_users(
+    config: &Config,
+    status: Option<StatusArg>,
+    limit: usize,
+    after: Option<&str>,
+) -> Result<(), String> {
+    #[derive(Serialize)]
+    struct Page {
+        users: Vec<UserResponse>,
+        next: Option<String>,
+    }
+    let wired = wire(config, Schema::Require)?;
+    let after = after
+        .map(|public| {
+            wired.ports.ids.decode_user(public.trim()).ok_or("--after: not a user id of this site")
+        })
+        .transpose()?;
+    let profiles =
+        wired.store.list_users(status.map(Into::into), after, limit).map_err(|e| e.to_string())?;
+    let next = (profiles.len() == limit)
+        .then(|| profiles.last().map(|p| wired.ports.ids.encode_user(p.user.id)))
+        .flatten();
+    let users = profiles
+        .iter()
+        .map(|p| UserResponse::new(p, &*wired.ports.ids, &config.default_language))
+        .collect();
+    print_json(&Page { users, next })
+}
+
+fn list_outbox(config: &Config, status: OutboxStatusArg, limit: usize) -> Result<(), String> {
+    #[derive(Serialize)]
+    struct Message {
+        id: i64,
+        kind: String,
+        recipient: String,
+        status: String,
+        attempts: i32,
+        next_attempt_at: String,
+        last_error: Option<String>,
+        created_at: String,
+    }
+    let wired = wire(config, Schema::Require)?;
+    let state = match status {
+        OutboxStatusArg::Pending => "pending",
+        OutboxStatusArg::Sent => "sent",
+        OutboxStatusArg::Failed => "failed",
+    };
+    let time = |t: chrono::NaiveDateTime| t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let messages: Vec<Message> = wired
+        .store
+        .outbox_list(state, limit)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|m| Message {
+            id: m.id,
+            kind: m.kind,
+            recipient: m.recipient,
+            status: m.status,
+            attempts: m.attempts,
+            next_attempt_at: time(m.next_attempt_at),
+            last_error: m.last_error,
+            created_at: time(m.created_at),
+        })
+        .collect();
+    print_json(&serde_json::json!({ "messages": messages }))
 }
 
 fn sweep(config: &Config) -> Result<(), String> {

@@ -40,6 +40,15 @@ fn cloudreve_flow(db: CloudreveDb) {
 
     let env = Env::cloudreve(&db.url);
     let mut server = env.serve();
+    // The administration commands read Cloudreve's users; listing them is
+    // Cloudreve's admin panel's job.
+    let shown = env.cli_json(&["user", "show", "--email", "banned@example.com"], None);
+    assert_eq!(shown["status"], "manual_banned");
+    let out = env.cli(&["user", "list"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listed by the application that owns them")
+    );
     let quiet = serde_json::json!({"code": 0, "msg": ""});
     for email in [
         "jane@EXAMPLE.com",

@@ -432,3 +432,125 @@ fn config_check_shows_the_layered_configuration_without_secrets() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown setting \"bcrypt_cots\""), "{}", stderr(&out));
 }
+
+/// The administration commands against the real binary: users listed a page
+/// at a time, shown, banned and re-activated; the outbox listed without a
+/// body and a waiting message made due.
+fn administration(mut env: Env) {
+    let create = |env: &Env, email: &str| {
+        env.cli_json(
+            &["user", "create", "--email", email, "--nickname", "N", "--password-stdin"],
+            Some("old-password\n"),
+        )
+    };
+    let ann = create(&env, "ann@example.com");
+    let bob = create(&env, "bob@example.com");
+    let cid = create(&env, "cid@example.com");
+
+    let all = env.cli_json(&["user", "list"], None);
+    let emails = |page: &serde_json::Value| -> Vec<String> {
+        page["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(emails(&all), ["ann@example.com", "bob@example.com", "cid@example.com"]);
+    assert_eq!(all["next"], serde_json::Value::Null);
+    let first = env.cli_json(&["user", "list", "--limit", "2"], None);
+    assert_eq!(emails(&first), ["ann@example.com", "bob@example.com"]);
+    assert_eq!(first["next"], bob["id"]);
+    let rest = env.cli_json(
+        &["user", "list", "--limit", "2", "--after", first["next"].as_str().unwrap()],
+        None,
+    );
+    assert_eq!(emails(&rest), ["cid@example.com"]);
+
+    let shown = env.cli_json(&["user", "show", "--id", ann["id"].as_str().unwrap()], None);
+    assert_eq!(shown, env.cli_json(&["user", "show", "--email", "ANN@example.com"], None));
+    assert_eq!(shown["email"], "ann@example.com");
+    let out = env.cli(&["user", "show", "--email", "nobody@example.com"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no user has this email address"), "{}", stderr(&out));
+    let out = env.cli(&["user", "show"], None);
+    assert_eq!(out.status.code(), Some(2), "one of --email and --id is required");
+
+    let banned = env.cli_json(
+        &["user", "set-status", "--email", "cid@example.com", "--status", "manual_banned"],
+        None,
+    );
+    assert_eq!(banned["status"], "manual_banned");
+    let only = env.cli_json(&["user", "list", "--status", "manual_banned"], None);
+    assert_eq!(emails(&only), ["cid@example.com"]);
+    let out = env.cli(&["token", "issue", "--email", "cid@example.com"], None);
+    assert!(stderr(&out).contains("manual_banned"), "a banned user gets no link: {}", stderr(&out));
+    let back = env.cli_json(
+        &["user", "set-status", "--id", cid["id"].as_str().unwrap(), "--status", "active"],
+        None,
+    );
+    assert_eq!(back["status"], "active");
+    env.cli_json(&["token", "issue", "--email", "cid@example.com"], None);
+    let out =
+        env.cli(&["user", "set-status", "--email", "cid@example.com", "--status", "gone"], None);
+    assert_eq!(out.status.code(), Some(2), "statuses are a fixed set");
+
+    // A link request while the mail server is down: the email waits for
+    // its retry (10 minutes away); the outbox shows it, never its link.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.set("PWRESET_MAIL", &format!("smtp://127.0.0.1:{port}"));
+    env.set("PWRESET_MAIL_RETRY_BASE", "10m");
+    let server = env.serve();
+    assert_eq!(server.request_link("ann@example.com")["code"], 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let pending = loop {
+        let listed = env.cli_json(&["outbox", "list"], None);
+        if listed["messages"][0]["attempts"] == 1 {
+            break listed;
+        }
+        assert!(std::time::Instant::now() < deadline, "no failed attempt: {listed}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let message = &pending["messages"][0];
+    assert_eq!(
+        (message["recipient"].as_str(), message["kind"].as_str()),
+        (Some("ann@example.com"), Some("reset_link"))
+    );
+    assert!(message["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{message}");
+    let keys: Vec<&String> = message.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 8, "{keys:?}");
+    assert!(!pending.to_string().contains("secret="), "no link in the listing: {pending}");
+    assert_eq!(
+        env.cli_json(&["outbox", "list", "--status", "failed"], None)["messages"],
+        serde_json::json!([])
+    );
+
+    // Made due now, the running server tries it again at its next poll
+    // (without the retry it would wait 10 minutes).
+    let id = message["id"].as_i64().unwrap().to_string();
+    let retried = env.cli_json(&["outbox", "retry", "--id", &id], None);
+    assert_eq!(retried["rescheduled"], 1);
+    loop {
+        let listed = env.cli_json(&["outbox", "list"], None);
+        if listed["messages"][0]["attempts"] == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not tried again: {listed}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = env.cli(&["outbox", "retry", "--id", "999999"], None);
+    assert_eq!(out.status.code(), Some(1));
+    drop(server);
+}
+
+#[test]
+fn administration_on_sqlite() {
+    administration(Env::sqlite());
+}
+
+#[test]
+fn administration_on_postgres() {
+    if let Some(env) = Env::postgres() {
+        administration(env);
+    }
+}

@@ -103,6 +103,24 @@ pub trait Accounts: Send + Sync + std::fmt::Debug {
         user: UserId,
         status: UserStatus,
     ) -> Result<bool, StoreError>;
+
+    /// Up to `limit` users with ids above `after`, in id order, optionally
+    /// only those with `status` (an operator's listing). Adapters whose
+    /// users are listed elsewhere (a host's own admin tools) keep the
+    /// default, which says so.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the read fails, or listing is not offered.
+    fn list_users(
+        &self,
+        conn: &mut DbConnection,
+        status: Option<UserStatus>,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<UserProfile>, StoreError> {
+        let _ = (conn, status, after, limit);
+        Err(StoreError::msg("these accounts are listed by the application that owns them"))
+    }
 }
 
 /// pwreset's own `users` and `groups` tables.
@@ -232,5 +250,32 @@ impl Accounts for PwresetAccounts {
             .execute(conn)
             .map_err(db_error("updating a user's status"))?;
         Ok(n == 1)
+    }
+
+    fn list_users(
+        &self,
+        conn: &mut DbConnection,
+        status: Option<UserStatus>,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<UserProfile>, StoreError> {
+        let mut query = users::table
+            .inner_join(groups::table)
+            .filter(users::id.gt(after.map_or(0, UserId::get)))
+            .select((UserRow::as_select(), GroupRow::as_select()))
+            .order(users::id.asc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(users::status.eq(status.as_str()));
+        }
+        query
+            .load::<(UserRow, GroupRow)>(conn)
+            .map_err(db_error("listing users"))?
+            .into_iter()
+            .map(|(user, group)| {
+                Ok(UserProfile { user: user.try_into()?, group: group.try_into()? })
+            })
+            .collect()
     }
 }

@@ -16,5 +16,5 @@ pub use connection::{
     connect_pool, embedded_migrations, migration_status, run_migrations, run_state_migrations,
 };
 pub use deadline::checkout_deadline;
-pub use state::StateLayout;
+pub use state::{OutboxEntry, StateLayout};
 pub use store::{DieselStore, SaltSetupError};

@@ -216,6 +216,54 @@ impl DieselStore {
         Ok((count("pending"), count("sent"), count("failed")))
     }
 
+    /// Up to `limit` users after `after`, in id order, optionally with one
+    /// `status` (`pwreset user list`).
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage cannot be read, or these accounts are
+    /// not listed here.
+    pub fn list_users(
+        &self,
+        status: Option<UserStatus>,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserProfile>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.accounts.list_users(&mut *self.conn()?, status, after, limit)
+    }
+
+    /// Up to `limit` outbox messages in `state` (`pending`, `sent` or
+    /// `failed`), oldest first, without their bodies (`pwreset outbox list`).
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage cannot be read.
+    pub fn outbox_list(
+        &self,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<super::OutboxEntry>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.tables
+            .outbox_list(&mut *self.conn()?, state, limit)
+            .map_err(db_error("listing the outbox"))
+    }
+
+    /// Makes pending messages that wait for a later retry due at `now`
+    /// (all of them, or the one with `id`); returns how many. Messages given
+    /// up cannot be sent again: their bodies, which held the link, are gone.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the update fails.
+    pub fn outbox_retry_now(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.tables
+            .outbox_retry_now(&mut *self.conn()?, id, now)
+            .map_err(db_error("rescheduling queued emails"))
+    }
+
     /// Sets a user's status (operators' tool and tests).
     ///
     /// # Errors

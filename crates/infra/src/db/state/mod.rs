@@ -112,6 +112,18 @@ pub(super) trait StateTables: Send + Sync + std::fmt::Debug {
         retry_at: Option<DateTime<Utc>>,
     ) -> QueryResult<()>;
     fn pending(&self, conn: &mut DbConnection) -> QueryResult<i64>;
+    fn outbox_list(
+        &self,
+        conn: &mut DbConnection,
+        state: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<OutboxEntry>>;
+    fn outbox_retry_now(
+        &self,
+        conn: &mut DbConnection,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<usize>;
     fn outbox_counts(&self, conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>>;
     #[cfg(any(test, feature = "test-support"))]
     fn audit_kinds(&self, conn: &mut DbConnection) -> QueryResult<Vec<String>>;
@@ -126,6 +138,27 @@ pub(super) trait StateTables: Send + Sync + std::fmt::Debug {
     ) -> QueryResult<()>;
     #[cfg(any(test, feature = "test-support"))]
     fn outbox_rows(&self, conn: &mut DbConnection) -> QueryResult<Vec<OutboxRowParts>>;
+}
+
+/// An outbox message as an operator sees it: never its bodies.
+#[derive(Debug, Clone, PartialEq, Eq, diesel::Queryable)]
+pub struct OutboxEntry {
+    /// Row id.
+    pub id: i64,
+    /// `reset_link` or `password_changed`.
+    pub kind: String,
+    /// The address it goes to.
+    pub recipient: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// When the next attempt is due (pending messages).
+    pub next_attempt_at: chrono::NaiveDateTime,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// When it was queued.
+    pub created_at: chrono::NaiveDateTime,
 }
 
 mod plain {

@@ -260,6 +260,46 @@ impl StateTables for Tables {
         mail_outbox::table.filter(mail_outbox::status.eq("pending")).count().get_result(conn)
     }
 
+    fn outbox_list(
+        &self,
+        conn: &mut DbConnection,
+        state: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<crate::db::state::OutboxEntry>> {
+        mail_outbox::table
+            .filter(mail_outbox::status.eq(state))
+            .order(mail_outbox::id.asc())
+            .limit(limit)
+            .select((
+                mail_outbox::id,
+                mail_outbox::kind,
+                mail_outbox::recipient,
+                mail_outbox::status,
+                mail_outbox::attempts,
+                mail_outbox::next_attempt_at,
+                mail_outbox::last_error,
+                mail_outbox::created_at,
+            ))
+            .load(conn)
+    }
+
+    fn outbox_retry_now(
+        &self,
+        conn: &mut DbConnection,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<usize> {
+        let due = mail_outbox::table
+            .filter(mail_outbox::status.eq("pending"))
+            .filter(mail_outbox::next_attempt_at.gt(naive(now)));
+        match id {
+            Some(id) => diesel::update(due.filter(mail_outbox::id.eq(id)))
+                .set(mail_outbox::next_attempt_at.eq(naive(now)))
+                .execute(conn),
+            None => diesel::update(due).set(mail_outbox::next_attempt_at.eq(naive(now))).execute(conn),
+        }
+    }
+
     fn outbox_counts(&self, conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
         mail_outbox::table
             .group_by(mail_outbox::status)
