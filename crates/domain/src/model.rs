@@ -288,6 +288,9 @@ pub enum MailKind {
     ResetLink,
     /// Tells the owner their password was changed.
     PasswordChanged,
+    /// An operator's test of the mail transport (`pwreset mail test`);
+    /// never queued.
+    Test,
 }
 
 impl MailKind {
@@ -296,6 +299,7 @@ impl MailKind {
         match self {
             Self::ResetLink => "reset_link",
             Self::PasswordChanged => "password_changed",
+            Self::Test => "test",
         }
     }
 
@@ -304,6 +308,7 @@ impl MailKind {
         match raw {
             "reset_link" => Some(Self::ResetLink),
             "password_changed" => Some(Self::PasswordChanged),
+            "test" => Some(Self::Test),
             _ => None,
         }
     }

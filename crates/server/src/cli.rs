@@ -59,13 +59,33 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Try the mail transport.
+    #[command(subcommand)]
+    Mail(MailCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the effective configuration (secrets hidden) as JSON; exit
     /// non-zero, naming the setting, when it is not usable.
-    Check,
+    Check {
+        /// Also reach the database, the mail server (or outbox folder) and
+        /// Redis, and report each under "connections"; sends no email and
+        /// changes nothing. Exits 1 when one cannot be reached.
+        #[arg(long)]
+        connect: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send one test email through the configured transport (PWRESET_MAIL)
+    /// and print where it went.
+    Test {
+        /// The address to send it to.
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,9 +223,9 @@ pub struct CreateArgs {
     /// Group name or numeric id.
     #[arg(long, default_value = "User")]
     group: String,
-    /// Initial status: active, inactive, manual_banned or sys_banned.
-    #[arg(long, default_value = "active")]
-    status: String,
+    /// Initial status.
+    #[arg(long, value_enum, default_value = "active")]
+    status: StatusArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,9 +248,12 @@ impl Command {
         match self {
             Self::Serve | Self::Migrate { status: false } => "info",
             Self::Migrate { status: true } => "warn",
-            Self::User(_) | Self::Token(_) | Self::Audit(_) | Self::Outbox(_) | Self::Config(_) => {
-                "warn"
-            }
+            Self::User(_)
+            | Self::Token(_)
+            | Self::Audit(_)
+            | Self::Outbox(_)
+            | Self::Config(_)
+            | Self::Mail(_) => "warn",
         }
     }
 }
@@ -276,22 +299,58 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
         }
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
         Command::Token(TokenCommand::Sweep) => sweep(&config),
-        Command::Config(ConfigCommand::Check) => {
-            // In Cloudreve mode, what the Cloudreve's settings make of it
-            // (read only: nothing is created).
-            let config = match config.accounts {
-                AccountsMode::Pwreset => config,
-                AccountsMode::Cloudreve => {
-                    let options = config.pool_options();
-                    let env = |name: &str| std::env::var(name).ok();
-                    let site = pwreset_cloudreve::inspect(&config.database_url, &options, &env)
-                        .map_err(|e| e.to_string())?;
-                    crate::wiring::adopt_cloudreve(&config, &site)?
-                }
-            };
-            let settings: serde_json::Map<String, serde_json::Value> =
+        Command::Config(ConfigCommand::Check { connect }) => {
+            let config = effective(config)?;
+            let mut settings: serde_json::Map<String, serde_json::Value> =
                 config.describe().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
-            print_json(&settings)
+            if !connect {
+                return print_json(&settings);
+            }
+            let checks = connections(&config);
+            let failed: Vec<&str> =
+                checks.iter().filter(|(_, c)| c.is_err()).map(|(name, _)| *name).collect();
+            let report: serde_json::Map<String, serde_json::Value> = checks
+                .into_iter()
+                .map(|(name, check)| {
+                    let (ok, detail) = match check {
+                        Ok(detail) => (true, detail),
+                        Err(detail) => (false, detail),
+                    };
+                    (name.to_owned(), serde_json::json!({ "ok": ok, "detail": detail }))
+                })
+                .collect();
+            settings.insert("connections".into(), report.into());
+            print_json(&settings)?;
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("cannot reach: {}", failed.join(", ")))
+            }
+        }
+        Command::Mail(MailCommand::Test { to }) => {
+            let config = effective(config)?;
+            let email = Email::parse(&to).map_err(|e| format!("--to: {e}"))?;
+            let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
+                .map_err(|e| format!("PWRESET_MAIL: {e}"))?;
+            let site = &config.site_name;
+            let text = format!(
+                "This is a test email from pwreset for {site}. If it reached you, \
+                 password reset emails will too.\n"
+            );
+            let mail = pwreset_domain::OutgoingMail {
+                kind: pwreset_domain::MailKind::Test,
+                to: email.as_str().to_owned(),
+                subject: format!("[{site}] Test email"),
+                html: format!("<p>{}</p>", escape_html(text.trim_end())),
+                text,
+            };
+            transport.send(&mail).map_err(|e| format!("not sent: {}", e.message))?;
+            print_json(&serde_json::json!({
+                "sent": true,
+                "to": email.masked().to_string(),
+                "via": config.mail.redacted(),
+                "from": config.mail_from,
+            }))
         }
         Command::Audit(AuditCommand::List { user, since, limit }) => {
             list_audit(&config, user.as_deref(), &since, limit)
@@ -315,12 +374,7 @@ fn read_password_line(input: &mut impl BufRead) -> Result<NewPassword, String> {
 
 fn create_user(config: &Config, args: CreateArgs) -> Result<(), String> {
     let email = Email::parse(&args.email).map_err(|e| format!("--email: {e}"))?;
-    let status = UserStatus::parse(&args.status).ok_or_else(|| {
-        format!(
-            "--status: must be active, inactive, manual_banned or sys_banned, got {:?}",
-            args.status
-        )
-    })?;
+    let status = UserStatus::from(args.status);
     let group = match args.group.trim().parse::<i64>() {
         Ok(n) => GroupRef::Id(GroupId::new(n).map_err(|e| format!("--group: {e}"))?),
         Err(_) => GroupRef::Name(args.group.trim().to_owned()),
@@ -404,7 +458,7 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            matches!(cli.command, Command::User(UserCommand::Create(ref a)) if a.group == "User" && a.status == "active")
+            matches!(cli.command, Command::User(UserCommand::Create(ref a)) if a.group == "User" && a.status == StatusArg::Active)
         );
     }
 }
@@ -455,6 +509,62 @@ fn migration_status(config: &Config) -> Result<(), String> {
             .map(|m| Row { version: m.version, name: m.name, applied: m.applied })
             .collect(),
     })
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The configuration as commands see it: in Cloudreve mode, with what the
+/// Cloudreve's settings fill in (read only: nothing is created).
+fn effective(config: Config) -> Result<Config, String> {
+    match config.accounts {
+        AccountsMode::Pwreset => Ok(config),
+        AccountsMode::Cloudreve => {
+            let env = |name: &str| std::env::var(name).ok();
+            let site =
+                pwreset_cloudreve::inspect(&config.database_url, &config.pool_options(), &env)
+                    .map_err(|e| e.to_string())?;
+            crate::wiring::adopt_cloudreve(&config, &site)
+        }
+    }
+}
+
+/// Reaches the database, the mail target and Redis (when configured);
+/// changes nothing and sends nothing.
+fn connections(config: &Config) -> Vec<(&'static str, Result<String, String>)> {
+    let database = match &config.database_url {
+        pwreset_infra::DatabaseUrl::Sqlite(path) if !path.exists() => {
+            Ok(format!("{} does not exist yet; `pwreset migrate` creates it", path.display()))
+        }
+        url => pwreset_infra::DieselStore::connect(url, &config.pool_options())
+            .map_err(|e| e.to_string())
+            .and_then(|store| {
+                store
+                    .ping(std::time::Duration::from_secs(5))
+                    .map_err(|e| pwreset_http::error_chain(&e))
+            })
+            .map(|()| format!("{} answers", url.redacted())),
+    };
+    let mail = pwreset_infra::mail::check(&config.mail);
+    let mut checks = vec![("database", database), ("mail", mail)];
+    if let Some(url) = &config.redis_url {
+        let redis = pwreset_infra::RedisLimiter::new(&pwreset_infra::RedisSettings {
+            url: url.clone(),
+            prefix: config.redis_prefix.clone(),
+            timeout: std::time::Duration::from_secs(5),
+            pool_size: 1,
+        })
+        .map_err(|e| pwreset_http::error_chain(&e))
+        .and_then(|limiter| {
+            actix_web::rt::System::new()
+                .block_on(async move { limiter.ping().await })
+                .map_err(|e| pwreset_http::error_chain(&e))
+        })
+        .map(|()| format!("{} answers", pwreset_infra::redact::url_password(url)));
+        checks.push(("redis", redis));
+    }
+    checks
 }
 
 /// The user `user` names, or why not.

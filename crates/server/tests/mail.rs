@@ -233,3 +233,48 @@ fn no_log_line_leaks_anything() {
     assert_eq!(with_correlation, 5, "one line per request, each with its correlation id");
     assert!(log.contains("j***@example.com"), "addresses appear masked");
 }
+
+/// `config check --connect` reaches the database, the mail server and Redis
+/// without sending or creating anything; `mail test` sends one email.
+#[test]
+fn config_check_connects_and_mail_test_sends_one_email() {
+    let mut env = Env::sqlite();
+    let smtp = SmtpSink::start(0);
+    env.set("PWRESET_MAIL", &smtp.url());
+    let dead_port = free_port();
+    env.set("PWRESET_REDIS_URL", &format!("redis://:hunter2@127.0.0.1:{dead_port}"));
+
+    let out = env.cli_as_is(&["config", "check", "--connect"], None);
+    assert_eq!(out.status.code(), Some(1), "Redis does not answer");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let connections = &report["connections"];
+    assert_eq!(connections["database"]["ok"], true, "{report}");
+    assert!(connections["database"]["detail"].as_str().unwrap().contains("does not exist yet"));
+    assert_eq!(connections["mail"]["ok"], true, "{report}");
+    assert_eq!(connections["redis"]["ok"], false, "{report}");
+    assert!(!report.to_string().contains("hunter2"), "no password in the report");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach: redis"), "{stderr}");
+    assert!(smtp.received().is_empty(), "--connect sends nothing");
+    let db = env.database_url.strip_prefix("sqlite://").unwrap();
+    assert!(!std::path::Path::new(db).exists(), "--connect creates nothing");
+
+    env.vars.retain(|(k, _)| k != "PWRESET_REDIS_URL");
+    let report = env.cli_json(&["config", "check", "--connect"], None);
+    assert!(report["connections"].get("redis").is_none());
+
+    let sent = env.cli_json(&["mail", "test", "--to", "ops@example.com"], None);
+    assert_eq!(sent["sent"], true);
+    assert_eq!(sent["to"], "o***@example.com");
+    let inbox = smtp.wait_for(1, Duration::from_secs(10));
+    assert!(inbox[0].contains("Subject: [pwreset] Test email"), "{}", inbox[0]);
+    assert!(inbox[0].contains("ops@example.com"));
+
+    env.set("PWRESET_MAIL", &format!("smtp://127.0.0.1:{dead_port}"));
+    let out = env.cli_as_is(&["mail", "test", "--to", "ops@example.com"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not sent"));
+    let report = env.cli_as_is(&["config", "check", "--connect"], None);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["connections"]["mail"]["ok"], false, "{report}");
+}

@@ -105,6 +105,40 @@ pub fn transport(
     })
 }
 
+/// Reaches the mail target without sending anything, for `pwreset config
+/// check --connect`: an SMTP server is connected to and greeted (TLS as the
+/// URL asks; no message, no recipient), a folder is checked to be writable
+/// (and is not created), the log needs nothing. Blocking.
+///
+/// # Errors
+/// What could not be reached, in a line.
+pub fn check(target: &MailTarget) -> Result<String, String> {
+    match target {
+        MailTarget::Smtp(url) => {
+            let transport = lettre::SmtpTransport::from_url(url)
+                .map_err(|e| e.to_string())?
+                .timeout(Some(std::time::Duration::from_secs(10)))
+                .build();
+            match transport.test_connection() {
+                Ok(true) => Ok("the SMTP server answered".into()),
+                Ok(false) => Err("the SMTP server did not accept the connection".into()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        MailTarget::File(dir) if dir.is_dir() => {
+            let probe = dir.join(format!(".pwreset-check-{}", std::process::id()));
+            std::fs::write(&probe, b"")
+                .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+            let _ = std::fs::remove_file(probe);
+            Ok(format!("{} is writable", dir.display()))
+        }
+        MailTarget::File(dir) => {
+            Ok(format!("{} does not exist yet; serve creates it", dir.display()))
+        }
+        MailTarget::Log => Ok("log: nothing to reach (no email is sent)".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
