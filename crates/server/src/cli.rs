@@ -260,6 +260,7 @@ impl Command {
 
 /// Runs a command.
 pub fn run(cli: Cli, config: Config) -> Result<(), String> {
+    let config_file = cli.config.clone();
     match cli.command {
         Command::Serve => crate::serve::serve(config),
         Command::Migrate { status: false } => {
@@ -300,9 +301,13 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
         Command::Token(TokenCommand::Sweep) => sweep(&config),
         Command::Config(ConfigCommand::Check { connect }) => {
+            let given = config.describe();
             let config = effective(config)?;
+            let described = config.describe();
+            let sources = sources(config_file.as_deref(), &given, &described)?;
             let mut settings: serde_json::Map<String, serde_json::Value> =
-                config.describe().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+                described.into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+            settings.insert("sources".into(), sources.into());
             if !connect {
                 return print_json(&settings);
             }
@@ -513,6 +518,39 @@ fn migration_status(config: &Config) -> Result<(), String> {
 
 fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Where each setting's value came from: `env`, `env file` (the file a
+/// `*_FILE` variable names), `config file`, `cloudreve` (the Cloudreve's
+/// settings, in Cloudreve mode) or `default`.
+fn sources(
+    file: Option<&std::path::Path>,
+    given: &[(&'static str, String)],
+    effective: &[(&'static str, String)],
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let file = file.map(crate::config::load_file).transpose().map_err(|e| e.to_string())?;
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let secret_file = |name: &str| {
+        crate::config::SECRET_FILES.iter().any(|(setting, var)| *setting == name && set(var))
+    };
+    Ok(effective
+        .iter()
+        .map(|(name, value)| {
+            let adopted = given.iter().any(|(n, v)| n == name && v != value);
+            let source = if adopted {
+                "cloudreve"
+            } else if set(name) {
+                "env"
+            } else if secret_file(name) {
+                "env file"
+            } else if file.as_ref().is_some_and(|f| f.contains_key(*name)) {
+                "config file"
+            } else {
+                "default"
+            };
+            ((*name).to_owned(), source.into())
+        })
+        .collect())
 }
 
 /// The configuration as commands see it: in Cloudreve mode, with what the

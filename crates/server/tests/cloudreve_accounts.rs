@@ -242,6 +242,9 @@ fn config_check_shows_the_cloudreves_settings() {
         "Cloudreve's SMTP settings, password hidden"
     );
     assert_eq!(config["PWRESET_MAIL_FROM"], "\"Example Cloud\" <no-reply@cloud.example.com>");
+    assert_eq!(config["sources"]["PWRESET_SITE_URL"], "cloudreve");
+    assert_eq!(config["sources"]["PWRESET_MAIL"], "cloudreve");
+    assert_eq!(config["sources"]["PWRESET_ACCOUNTS"], "env");
     assert_eq!(db.tables(), before, "config check creates nothing");
 
     env.set("PWRESET_SITE_URL", "https://reset.example.com");
@@ -252,6 +255,7 @@ fn config_check_shows_the_cloudreves_settings() {
         "pwreset's own setting wins"
     );
     assert_eq!(config["PWRESET_MAIL"], "log");
+    assert_eq!(config["sources"]["PWRESET_SITE_URL"], "env");
 }
 
 /// Users belong to Cloudreve: the CLI does not create them there.

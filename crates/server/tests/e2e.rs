@@ -200,6 +200,7 @@ fn version_names_the_commit_and_secrets_come_from_files() {
     env.set("PWRESET_DATABASE_URL_FILE", secret.to_str().unwrap());
     let checked = env.cli_json(&["config", "check"], None);
     assert_eq!(checked["PWRESET_DATABASE_URL"], url.as_str(), "{checked}");
+    assert_eq!(checked["sources"]["PWRESET_DATABASE_URL"], "env file");
     let file = env.dir.path().join("pwreset.toml");
     std::fs::write(&file, "site_name = \"Drive\"\nbcrypt_cost = ten\n").unwrap();
     let out = env.cli(&["--config", file.to_str().unwrap(), "config", "check"], None);
@@ -426,6 +427,14 @@ fn config_check_shows_the_layered_configuration_without_secrets() {
     env.vars.retain(|(k, _)| k != "PWRESET_BCRYPT_COST");
     let shown = env.cli_json(&["--config", file.to_str().unwrap(), "config", "check"], None);
     assert_eq!(shown["PWRESET_BCRYPT_COST"], "11", "the file fills what the environment leaves");
+    // Each setting with where its value came from.
+    let sources = &shown["sources"];
+    assert_eq!(sources["PWRESET_BCRYPT_COST"], "config file");
+    assert_eq!(sources["PWRESET_MAIL"], "config file");
+    assert_eq!(sources["PWRESET_SITE_NAME"], "env", "the environment wins");
+    assert_eq!(sources["PWRESET_TOKEN_TTL"], "default");
+    let listed = shown.as_object().unwrap().keys().filter(|k| k.starts_with("PWRESET_")).count();
+    assert_eq!(sources.as_object().unwrap().len(), listed, "a source for every setting");
 
     std::fs::write(&file, "bcrypt_cots = 11\n").unwrap();
     let out = env.cli(&["--config", file.to_str().unwrap(), "config", "check"], None);
