@@ -21,7 +21,12 @@ API_FUZZ_EXAMPLES ?= 300
 SOAK_SECONDS ?= 180
 export API_FUZZ_EXAMPLES SOAK_SECONDS
 
-.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations check-host-build package screenshots clean help
+# `make deb` packages the release build; DEB_PROFILE=dev packages the debug
+# build instead (CI's smoke test of the package, without a release build).
+DEB_PROFILE ?= release
+DEB_TARGET_DIR = target/$(if $(filter release,$(DEB_PROFILE)),release,debug)
+
+.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations check-host-build package deb deb-smoke screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,6 +47,15 @@ test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL
 
 check-host-build: ## prove a host can use domain + http + infra without compiling C (no bundling, no SQL)
 	bash scripts/check-host-build.sh
+
+deb: ## Debian package in target/debian: binary, hardened systemd unit, /etc/pwreset/pwreset.toml, completions, man pages (needs cargo-deb)
+	@command -v cargo-deb >/dev/null || { echo "cargo-deb is missing: cargo install cargo-deb --locked" >&2; exit 1; }
+	$(CARGO) build --profile $(if $(filter release,$(DEB_PROFILE)),release,dev) -p pwreset-server --bin pwreset $(CARGO_FEATURES)
+	$(DEB_TARGET_DIR)/pwreset generate-assets --out target/assets >/dev/null
+	$(CARGO) deb -p pwreset-server --no-build --profile $(DEB_PROFILE) --no-dbgsym -o target/debian/
+
+deb-smoke: ## install target/debian's package on this machine (root), try it as the service user, purge it
+	bash scripts/deb-smoke.sh
 
 package: ## package the library crates as publishing would, in dependency order, each built from its package
 	$(CARGO) package -p pwreset-domain -p pwreset-infra -p pwreset-cloudreve -p pwreset-http

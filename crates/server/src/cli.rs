@@ -23,7 +23,7 @@ use crate::wiring::{Schema, wire};
 /// value (secrets hidden); a bad value stops any command with one line
 /// naming the setting.
 #[derive(Debug, Parser)]
-#[command(name = "pwreset", version = env!("PWRESET_VERSION"), about)]
+#[command(name = "pwreset", version = env!("PWRESET_VERSION"))]
 pub struct Cli {
     /// A TOML configuration file; PWRESET_* variables override it.
     #[arg(long, global = true, env = "PWRESET_CONFIG", value_name = "FILE")]
@@ -62,6 +62,13 @@ pub enum Command {
     /// Try the mail transport.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Write shell completions and the man page into a folder (for packagers).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Where to write them (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,7 +260,8 @@ impl Command {
             | Self::Audit(_)
             | Self::Outbox(_)
             | Self::Config(_)
-            | Self::Mail(_) => "warn",
+            | Self::Mail(_)
+            | Self::GenerateAssets { .. } => "warn",
         }
     }
 }
@@ -332,6 +340,7 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
                 Err(format!("cannot reach: {}", failed.join(", ")))
             }
         }
+        Command::GenerateAssets { out } => generate_assets(&out),
         Command::Mail(MailCommand::Test { to }) => {
             let config = effective(config)?;
             let email = Email::parse(&to).map_err(|e| format!("--to: {e}"))?;
@@ -551,6 +560,21 @@ fn sources(
             ((*name).to_owned(), source.into())
         })
         .collect())
+}
+
+/// Shell completions (bash, zsh, fish) and the man page pages, from the
+/// clap definitions, for a package to install.
+fn generate_assets(out: &std::path::Path) -> Result<(), String> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let fail = |e: std::io::Error| format!("{}: {e}", out.display());
+    std::fs::create_dir_all(out).map_err(fail)?;
+    let mut command = Cli::command();
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut command, "pwreset", out).map_err(fail)?;
+    }
+    clap_mangen::generate_to(Cli::command(), out).map_err(fail)?;
+    print_json(&serde_json::json!({ "written": out.display().to_string() }))
 }
 
 /// The configuration as commands see it: in Cloudreve mode, with what the
