@@ -299,6 +299,20 @@ mod tests {
         assert_eq!(l.check("reset_per_user", "192.0.2.7", limit).await.unwrap(), Ok(()));
     }
 
+    /// Valkey's URL schemes name the same protocol: `valkey://` reaches the
+    /// test server as `redis://` does.
+    #[tokio::test]
+    async fn valkey_urls_are_understood() {
+        if limiter().await.is_none() {
+            return;
+        }
+        let url = std::env::var(REDIS_ENV).unwrap().replacen("redis://", "valkey://", 1);
+        let valkey = RedisLimiter::new(&RedisSettings { url, ..settings("", MINUTE) }).unwrap();
+        valkey.ping().await.unwrap();
+        let limit = Limit { max: 1, per: MINUTE };
+        assert_eq!(valkey.check("l", "k", limit).await.unwrap(), Ok(()));
+    }
+
     #[tokio::test]
     async fn the_allowance_comes_back_one_interval_at_a_time() {
         let Some(l) = limiter().await else { return };

@@ -112,6 +112,7 @@ pub fn transport(
 ///
 /// # Errors
 /// What could not be reached, in a line.
+#[cfg(feature = "smtp")]
 pub fn check(target: &MailTarget) -> Result<String, String> {
     match target {
         MailTarget::Smtp(url) => {
