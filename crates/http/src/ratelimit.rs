@@ -285,39 +285,33 @@ impl SharedLimits {
                 return None;
             }
         }
-        let answer =
-            actix_web::rt::time::timeout(self.timeout, self.limiter.check(name, key, limit)).await;
-        match answer {
-            Ok(Ok(verdict)) => {
-                self.back();
-                Some(verdict)
-            }
-            Ok(Err(e)) => {
-                self.down(&crate::error_chain(&e));
-                None
-            }
-            Err(_) => {
-                self.down(&format!("no answer within {:?}", self.timeout));
-                None
-            }
-        }
+        self.answer(self.limiter.check(name, key, limit)).await
     }
 
     /// Asks the shared limiter whether it answers (for `/readyz`), and
     /// records the answer as a check would.
     pub(crate) async fn probe(&self) -> bool {
-        match actix_web::rt::time::timeout(self.timeout, self.limiter.ping()).await {
-            Ok(Ok(())) => {
+        self.answer(self.limiter.ping()).await.is_some()
+    }
+
+    /// What the shared limiter answered within the timeout, recording
+    /// whether it answered at all (`None`: it did not).
+    async fn answer<T>(
+        &self,
+        call: impl Future<Output = Result<T, pwreset_domain::ports::StoreError>>,
+    ) -> Option<T> {
+        match actix_web::rt::time::timeout(self.timeout, call).await {
+            Ok(Ok(answer)) => {
                 self.back();
-                true
+                Some(answer)
             }
             Ok(Err(e)) => {
                 self.down(&crate::error_chain(&e));
-                false
+                None
             }
             Err(_) => {
                 self.down(&format!("no answer within {:?}", self.timeout));
-                false
+                None
             }
         }
     }

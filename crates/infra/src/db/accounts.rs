@@ -139,8 +139,11 @@ fn load_profile(conn: &mut DbConnection, id: i64) -> Result<Option<UserProfile>,
         .first::<(UserRow, GroupRow)>(conn)
         .optional()
         .map_err(db_error("reading a user"))?;
-    row.map(|(user, group)| Ok(UserProfile { user: user.try_into()?, group: group.try_into()? }))
-        .transpose()
+    row.map(profile_of).transpose()
+}
+
+fn profile_of((user, group): (UserRow, GroupRow)) -> Result<UserProfile, StoreError> {
+    Ok(UserProfile { user: user.try_into()?, group: group.try_into()? })
 }
 
 impl Accounts for PwresetAccounts {
@@ -273,9 +276,7 @@ impl Accounts for PwresetAccounts {
             .load::<(UserRow, GroupRow)>(conn)
             .map_err(db_error("listing users"))?
             .into_iter()
-            .map(|(user, group)| {
-                Ok(UserProfile { user: user.try_into()?, group: group.try_into()? })
-            })
+            .map(profile_of)
             .collect()
     }
 }
