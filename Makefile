@@ -26,7 +26,16 @@ export API_FUZZ_EXAMPLES SOAK_SECONDS
 DEB_PROFILE ?= release
 DEB_TARGET_DIR = target/$(if $(filter release,$(DEB_PROFILE)),release,debug)
 
-.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations check-host-build package deb deb-smoke screenshots clean help
+# `make image` packs the release build into a container image (podman or
+# docker); IMAGE_PROFILE=dev packs the debug build (CI's smoke test).
+IMAGE ?= pwreset:latest
+IMAGE_PROFILE ?= release
+IMAGE_TARGET_DIR = target/$(if $(filter release,$(IMAGE_PROFILE)),release,debug)
+CONTAINER ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+# The runtime image needs libmariadb3 when the binary has the mysql feature.
+IMAGE_PACKAGES = $(if $(findstring mysql,$(FEATURES)),libmariadb3)
+
+.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations check-host-build package deb deb-smoke image container-smoke screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -56,6 +65,16 @@ deb: ## Debian package in target/debian: binary, hardened systemd unit, /etc/pwr
 
 deb-smoke: ## install target/debian's package on this machine (root), try it as the service user, purge it
 	bash scripts/deb-smoke.sh
+
+image: ## container image $(IMAGE) from the release build: non-root, /data volume, HEALTHCHECK (podman or docker)
+	$(CARGO) build --profile $(if $(filter release,$(IMAGE_PROFILE)),release,dev) -p pwreset-server --bin pwreset $(CARGO_FEATURES)
+	install -D -m 0755 $(IMAGE_TARGET_DIR)/pwreset target/container/pwreset
+	$(CONTAINER) build --build-arg PWRESET_BINARY=context --build-arg RUNTIME_PACKAGES="$(IMAGE_PACKAGES)" -t $(IMAGE) .
+
+container-smoke: ## build the image with podman and try it: SQLite in /data, HEALTHCHECK, PostgreSQL with a secret file (root)
+	$(CARGO) build --profile $(if $(filter release,$(IMAGE_PROFILE)),release,dev) -p pwreset-server --bin pwreset $(CARGO_FEATURES)
+	install -D -m 0755 $(IMAGE_TARGET_DIR)/pwreset target/container/pwreset
+	RUNTIME_PACKAGES="$(IMAGE_PACKAGES)" bash scripts/container-smoke.sh
 
 package: ## package the library crates as publishing would, in dependency order, each built from its package
 	$(CARGO) package -p pwreset-domain -p pwreset-infra -p pwreset-cloudreve -p pwreset-http

@@ -179,6 +179,7 @@ mod tests {
             expires_at: Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap(),
             ttl: chrono::Duration::hours(1),
             language: None,
+            requested_language: None,
             user_language,
         })
     }

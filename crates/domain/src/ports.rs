@@ -378,6 +378,9 @@ pub struct ResetLinkMail<'a> {
     pub ttl: chrono::Duration,
     /// Preferred language; the composer's default when `None`.
     pub language: Option<Language>,
+    /// The language tag the request asked for, as given (e.g. `de-DE`), for
+    /// composers with languages beyond [`Language`]; it wins over the user's.
+    pub requested_language: Option<&'a str>,
     /// The user's own language tag as stored (e.g. `ja-JP`), for composers
     /// that keep per-language templates of their own.
     pub user_language: Option<&'a str>,
@@ -394,6 +397,9 @@ pub struct PasswordChangedMail<'a> {
     pub at: DateTime<Utc>,
     /// Preferred language; the composer's default when `None`.
     pub language: Option<Language>,
+    /// The user's own language tag as stored, for composers with languages
+    /// beyond [`Language`].
+    pub user_language: Option<&'a str>,
 }
 
 /// Renders emails from templates.

@@ -31,7 +31,7 @@ pub use crate::clock::SystemClock;
 #[cfg(feature = "sql")]
 pub use crate::db::{DatabaseUrl, DieselStore};
 pub use crate::hashid::HashidCodec;
-pub use crate::mail::TemplateComposer;
+pub use crate::mail::{MailTemplates, TemplateComposer, TemplateDirError};
 pub use crate::memory::MemoryStore;
 pub use crate::random::OsRandom;
 #[cfg(feature = "redis")]

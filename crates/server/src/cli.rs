@@ -19,9 +19,9 @@ use crate::wiring::{Schema, wire};
 ///
 /// Settings come from PWRESET_* environment variables, over an optional TOML
 /// file (--config) that uses the same names in lower case without the
-/// prefix. `pwreset config check` prints every setting with its effective
-/// value (secrets hidden); a bad value stops any command with one line
-/// naming the setting.
+/// prefix. `pwreset serve --help` lists them with their defaults; `pwreset
+/// config check` prints each one's effective value and source (secrets
+/// hidden); a bad value stops any command with one line naming the setting.
 #[derive(Debug, Parser)]
 #[command(name = "pwreset", version = env!("PWRESET_VERSION"))]
 pub struct Cli {
@@ -35,7 +35,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (applies pending migrations first).
+    /// Run the HTTP server (migrates the database first, unless
+    /// PWRESET_MIGRATE_ON_START=false).
     Serve,
     /// Apply pending database migrations and exit (with --status: list them, change nothing).
     Migrate {
@@ -62,6 +63,16 @@ pub enum Command {
     /// Try the mail transport.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Ask the running server whether it is up: GET /healthz (or /readyz) on
+    /// PWRESET_BIND; exit 0 on 200, 1 otherwise (a container HEALTHCHECK).
+    Health {
+        /// Ask /readyz instead: the database (and Redis) answer too.
+        #[arg(long)]
+        ready: bool,
+        /// How long to wait for the answer.
+        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::duration::parse)]
+        timeout: std::time::Duration,
+    },
     /// Write shell completions and the man page into a folder (for packagers).
     #[command(hide = true)]
     GenerateAssets {
@@ -92,6 +103,14 @@ pub enum MailCommand {
         /// The address to send it to.
         #[arg(long, value_name = "ADDRESS")]
         to: String,
+    },
+    /// Write the built-in email templates into a folder, the layout
+    /// PWRESET_TEMPLATES_DIR reads: a starting point for your own (files
+    /// already there are left alone).
+    ExportTemplates {
+        /// The folder (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
     },
 }
 
@@ -261,6 +280,7 @@ impl Command {
             | Self::Outbox(_)
             | Self::Config(_)
             | Self::Mail(_)
+            | Self::Health { .. }
             | Self::GenerateAssets { .. } => "warn",
         }
     }
@@ -305,6 +325,11 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
                 return Err("no pending message with this id waits for a retry".into());
             }
             print_json(&serde_json::json!({ "rescheduled": n }))
+        }
+        Command::Health { ready, timeout } => {
+            let path = if ready { "/readyz" } else { "/healthz" };
+            let body = probe(&config.bind, path, timeout)?;
+            writeln!(std::io::stdout().lock(), "{body}").map_err(|e| e.to_string())
         }
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
         Command::Token(TokenCommand::Sweep) => sweep(&config),
@@ -366,6 +391,7 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
                 "from": config.mail_from,
             }))
         }
+        Command::Mail(MailCommand::ExportTemplates { out }) => export_templates(&out),
         Command::Audit(AuditCommand::List { user, since, limit }) => {
             list_audit(&config, user.as_deref(), &since, limit)
         }
@@ -438,8 +464,77 @@ fn issue_token(config: &Config, email: &str) -> Result<(), String> {
     })
 }
 
+/// Writes the built-in templates under `out`, skipping files that exist.
+fn export_templates(out: &std::path::Path) -> Result<(), String> {
+    let (mut written, mut kept) = (Vec::new(), Vec::new());
+    for (name, text) in pwreset_infra::MailTemplates::built_in_files() {
+        let path = out.join(name);
+        let parent = path.parent().unwrap_or(out);
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+                written.push(name);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => kept.push(name),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    print_json(
+        &serde_json::json!({ "dir": out.display().to_string(), "written": written, "kept": kept }),
+    )
+}
+
+/// The address a local client reaches a listener bound to `bind` at: a
+/// wildcard host (`0.0.0.0`, `[::]`, empty) becomes loopback.
+fn local_address(bind: &str) -> String {
+    let (host, port) = bind.rsplit_once(':').unwrap_or((bind, "5212"));
+    let host = match host {
+        "" | "0.0.0.0" | "*" => "127.0.0.1",
+        "[::]" => "[::1]",
+        other => other,
+    };
+    format!("{host}:{port}")
+}
+
+/// `GET path` over plain HTTP/1.0 on the server's own listener; the body
+/// when the answer is 200, an error naming the status or the failure otherwise.
+fn probe(bind: &str, path: &str, timeout: std::time::Duration) -> Result<String, String> {
+    use std::io::Read;
+    use std::net::{TcpStream, ToSocketAddrs};
+    let address = local_address(bind);
+    let fail = |e: &dyn std::fmt::Display| format!("{address}{path}: {e}");
+    let target = address
+        .to_socket_addrs()
+        .map_err(|e| fail(&e))?
+        .next()
+        .ok_or_else(|| fail(&"the address resolves to nothing"))?;
+    let mut stream = TcpStream::connect_timeout(&target, timeout).map_err(|e| fail(&e))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| fail(&e))?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| fail(&e))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| fail(&e))?;
+    let mut answer = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut answer).map_err(|e| fail(&e))?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.lines().next().unwrap_or_default();
+    match status.split_whitespace().nth(1) {
+        Some("200") => Ok(body.trim().to_owned()),
+        Some(_) => Err(fail(&format!("{status} {}", body.trim()))),
+        None => Err(fail(&"no HTTP answer")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn probes_reach_wildcard_listeners_on_loopback() {
+        assert_eq!(local_address("0.0.0.0:5212"), "127.0.0.1:5212");
+        assert_eq!(local_address("[::]:80"), "[::1]:80");
+        assert_eq!(local_address("10.0.0.7:5212"), "10.0.0.7:5212");
+    }
+
     use super::*;
 
     #[test]
@@ -455,6 +550,27 @@ mod tests {
         );
         assert_eq!(read("secret-pw\n\nsecond line"), Ok("secret-pw".into()));
         assert!(read("short\n").unwrap_err().contains("at least 6"));
+    }
+
+    #[test]
+    fn serve_help_lists_every_setting_with_its_default() {
+        let documented: Vec<&str> = documented_settings().iter().map(|(n, _)| *n).collect();
+        let mut sorted = documented.clone();
+        sorted.sort_unstable();
+        let mut known = crate::config::SETTINGS.to_vec();
+        known.sort_unstable();
+        assert_eq!(sorted, known, "docs/configuration.md's table and config::SETTINGS differ");
+        let help = command().find_subcommand_mut("serve").unwrap().render_long_help().to_string();
+        assert!(help.contains("  PWRESET_BIND  "), "{help}");
+        for line in [
+            "default: 127.0.0.1:5212\n",
+            "default: sqlite://./data/pwreset.db\n",
+            "default: true\n",
+            "default: none (built-in templates)\n",
+        ] {
+            assert!(help.contains(line), "{line:?} in {help}");
+        }
+        assert!(!help.contains('`') && !help.contains("]("), "markdown stays out: {help}");
     }
 
     #[test]
@@ -562,18 +678,76 @@ fn sources(
         .collect())
 }
 
+/// The settings table of docs/configuration.md, for `serve --help` and its
+/// man page: (variable, default), in the documentation's order. The table
+/// is the one place defaults are written for people; a test holds it to
+/// [`crate::config::SETTINGS`].
+fn documented_settings() -> Vec<(&'static str, String)> {
+    let docs = include_str!("../../../docs/configuration.md");
+    let table = docs.split("\n## Every setting\n").nth(1).unwrap_or_default();
+    let table = table.split("\n## ").next().unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix("| `PWRESET_")?.split(" | ");
+            let name = cells.next()?.strip_suffix('`')?;
+            let name = &line[3..3 + "PWRESET_".len() + name.len()];
+            // `a`, [text](link) → a, text
+            let mut default = String::new();
+            let mut rest = cells.next()?;
+            while let Some(open) = rest.find('[') {
+                default.push_str(&rest[..open]);
+                let Some((text, after)) = rest[open + 1..].split_once("](") else { break };
+                default.push_str(text);
+                rest = after.split_once(')').map_or("", |(_, r)| r);
+            }
+            default.push_str(rest);
+            Some((name, default.replace('`', "")))
+        })
+        .collect()
+}
+
+/// The long help of `serve`: every setting, its variable and its default.
+fn settings_help() -> String {
+    let settings = documented_settings();
+    let width = settings.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let mut help = String::from(
+        "Settings (environment variables; a --config file takes the same names in lower \
+         case without PWRESET_; pwreset config check shows the effective values):\n",
+    );
+    for (name, default) in settings {
+        help.push_str(&format!("  {name:width$}  default: {default}\n"));
+    }
+    help
+}
+
+/// The command line, with the settings in `serve --help`.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommand("serve", |serve| {
+        serve
+            .after_help("Every setting, its variable and its default: pwreset serve --help")
+            .after_long_help(settings_help())
+    })
+}
+
+/// Parses the process's arguments (exits with clap's message on an error).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 /// Shell completions (bash, zsh, fish) and the man page pages, from the
 /// clap definitions, for a package to install.
 fn generate_assets(out: &std::path::Path) -> Result<(), String> {
-    use clap::CommandFactory;
     use clap_complete::Shell;
     let fail = |e: std::io::Error| format!("{}: {e}", out.display());
     std::fs::create_dir_all(out).map_err(fail)?;
-    let mut command = Cli::command();
+    let mut cli = command();
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        clap_complete::generate_to(shell, &mut command, "pwreset", out).map_err(fail)?;
+        clap_complete::generate_to(shell, &mut cli, "pwreset", out).map_err(fail)?;
     }
-    clap_mangen::generate_to(Cli::command(), out).map_err(fail)?;
+    clap_mangen::generate_to(cli, out).map_err(fail)?;
     print_json(&serde_json::json!({ "written": out.display().to_string() }))
 }
 

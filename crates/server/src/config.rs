@@ -46,6 +46,7 @@ pub const SETTINGS: &[&str] = &[
     "PWRESET_LOGIN_URL",
     "PWRESET_MAIL",
     "PWRESET_MAIL_FROM",
+    "PWRESET_TEMPLATES_DIR",
     "PWRESET_MAIL_MAX_ATTEMPTS",
     "PWRESET_MAIL_RETRY_BASE",
     "PWRESET_MAIL_POLL",
@@ -325,6 +326,9 @@ pub struct Config {
     pub cloudreve_compat: bool,
     /// `PWRESET_FRONTEND_DIR`: a prebuilt Cloudreve frontend to serve at `/`.
     pub frontend_dir: Option<std::path::PathBuf>,
+    /// `PWRESET_TEMPLATES_DIR`: the email templates, the built-in ones with
+    /// those of the folder on top, loaded and tried when the configuration is read.
+    pub mail_templates: pwreset_infra::MailTemplates,
     /// `PWRESET_SITE_DESCRIPTION`: the frontend's `{siteDes}`.
     pub site_description: String,
     /// `PWRESET_SITE_SCRIPT`: the frontend's `{siteScript}` (HTML, inserted as is).
@@ -483,6 +487,17 @@ impl Config {
             ("PWRESET_LOGIN_URL", self.login_url.clone()),
             ("PWRESET_MAIL", self.mail.redacted()),
             ("PWRESET_MAIL_FROM", self.mail_from.clone()),
+            (
+                "PWRESET_TEMPLATES_DIR",
+                match self.mail_templates.dir() {
+                    Some(dir) => format!(
+                        "{} (languages: {})",
+                        dir.display(),
+                        self.mail_templates.languages().join(", ")
+                    ),
+                    None => "(not set: built-in templates, en-US and zh-CN)".into(),
+                },
+            ),
             ("PWRESET_MAIL_MAX_ATTEMPTS", self.mail_max_attempts.to_string()),
             ("PWRESET_MAIL_RETRY_BASE", duration::format(self.mail_retry_base)),
             ("PWRESET_MAIL_POLL", duration::format(self.mail_poll)),
@@ -866,6 +881,11 @@ impl Config {
                 ),
             ));
         }
+        let mail_templates = match get("PWRESET_TEMPLATES_DIR") {
+            Some(dir) => pwreset_infra::MailTemplates::load_dir(std::path::Path::new(dir.trim()))
+                .map_err(|e| bad("PWRESET_TEMPLATES_DIR", e.to_string()))?,
+            None => pwreset_infra::MailTemplates::built_in(),
+        };
         let text = |name: &str, default: &str| {
             get(name).unwrap_or_else(|| default.to_owned()).trim().to_owned()
         };
@@ -929,6 +949,7 @@ impl Config {
             trusted_proxies_text,
             cloudreve_compat,
             frontend_dir,
+            mail_templates,
             site_description,
             site_script,
             site_logo,

@@ -9,11 +9,10 @@ mod wiring;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use pwreset_server::{config, duration};
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::parse();
     let config = match config::Config::from_env_and_file(args.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {

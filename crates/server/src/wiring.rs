@@ -146,7 +146,11 @@ pub fn wire(config: &Config, schema: Schema) -> Result<Wired, String> {
             let salt = store
                 .ensure_hashid_salt(config.hashid_salt.as_deref())
                 .map_err(|e| e.to_string())?;
-            let mail = Arc::new(TemplateComposer::new(config.site_name.clone(), language));
+            let mail = Arc::new(TemplateComposer::with_templates(
+                config.site_name.clone(),
+                language,
+                config.mail_templates.clone(),
+            ));
             (Arc::new(store), salt, config.clone(), mail, hasher.clone())
         }
         AccountsMode::Cloudreve => {
@@ -155,27 +159,37 @@ pub fn wire(config: &Config, schema: Schema) -> Result<Wired, String> {
                 .map_err(|e| e.to_string())?;
             migrate_or_require(&site.store, schema)?;
             let config = adopt_cloudreve(config, &site.settings)?;
-            let composer = pwreset_cloudreve::CloudreveComposer::new(
-                site.settings.reset_template.as_deref(),
-                pwreset_cloudreve::mail::SiteContext {
-                    name: config.site_name.clone(),
-                    url: config.site_url.clone(),
-                    logo: site.settings.logo.clone().unwrap_or_default(),
-                },
-                TemplateComposer::new(config.site_name.clone(), language),
+            let own = TemplateComposer::with_templates(
+                config.site_name.clone(),
+                language,
+                config.mail_templates.clone(),
             );
-            tracing::info!(
-                templates = composer.template_count(),
-                "working on a Cloudreve V4 database's accounts"
-            );
+            // A templates folder the operator names wins over the site's
+            // own reset template, as every PWRESET_* setting wins over
+            // Cloudreve's settings.
+            let composer: Arc<dyn MailComposer> = if config.mail_templates.dir().is_some() {
+                tracing::info!(
+                    "working on a Cloudreve V4 database's accounts, with PWRESET_TEMPLATES_DIR's emails"
+                );
+                Arc::new(own)
+            } else {
+                let composer = pwreset_cloudreve::CloudreveComposer::new(
+                    site.settings.reset_template.as_deref(),
+                    pwreset_cloudreve::mail::SiteContext {
+                        name: config.site_name.clone(),
+                        url: config.site_url.clone(),
+                        logo: site.settings.logo.clone().unwrap_or_default(),
+                    },
+                    own,
+                );
+                tracing::info!(
+                    templates = composer.template_count(),
+                    "working on a Cloudreve V4 database's accounts"
+                );
+                Arc::new(composer)
+            };
             let salt = site.settings.hash_id_salt.clone();
-            (
-                site.store,
-                salt,
-                config,
-                Arc::new(composer),
-                Arc::new(pwreset_cloudreve::CloudreveHasher),
-            )
+            (site.store, salt, config, composer, Arc::new(pwreset_cloudreve::CloudreveHasher))
         }
     };
     let ids = HashidCodec::new(&salt).map_err(|e| e.to_string())?;

@@ -563,3 +563,25 @@ fn administration_on_postgres() {
         administration(env);
     }
 }
+
+/// `pwreset health` is what a container's HEALTHCHECK runs: 0 and the body
+/// while the server answers, 1 and a line naming the address once it is gone.
+#[test]
+fn health_asks_the_running_server() {
+    let env = Env::sqlite();
+    let mut server = env.serve();
+    let bind = server.base.trim_start_matches("http://").to_owned();
+    let wildcard = bind.replace("127.0.0.1", "0.0.0.0");
+    for (args, body) in [
+        (&["health"][..], r#"{"status":"ok"}"#),
+        (&["health", "--ready"][..], r#"{"status":"ready"}"#),
+    ] {
+        let out = env.cli_with(&[("PWRESET_BIND", &wildcard)], args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), body);
+    }
+    server.kill();
+    let out = env.cli_with(&[("PWRESET_BIND", &bind)], &["health", "--timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with(&format!("pwreset: {bind}/healthz: ")), "{}", stderr(&out));
+}

@@ -278,3 +278,57 @@ fn config_check_connects_and_mail_test_sends_one_email() {
     let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(report["connections"]["mail"]["ok"], false, "{report}");
 }
+
+/// An operator exports the built-in templates, edits one, and the emails
+/// change; a template that would not render stops every command at start,
+/// naming the file and line.
+#[test]
+fn templates_from_a_folder_write_the_emails_and_a_broken_one_stops_the_start() {
+    let mut env = Env::sqlite();
+    let smtp = SmtpSink::start(0);
+    env.set("PWRESET_MAIL", &smtp.url());
+    let dir = env.dir.path().join("templates");
+    let dir_text = dir.display().to_string();
+    let exported = env.cli_json(&["mail", "export-templates", "--out", &dir_text], None);
+    assert_eq!(exported["written"].as_array().unwrap().len(), 12, "{exported}");
+    let again = env.cli_json(&["mail", "export-templates", "--out", &dir_text], None);
+    assert_eq!(again["written"], serde_json::json!([]), "nothing is overwritten");
+    assert_eq!(again["kept"].as_array().unwrap().len(), 12);
+
+    std::fs::write(dir.join("en-US/reset-link.subject"), "{{ site_name }}: your reset link\n")
+        .unwrap();
+    env.set("PWRESET_TEMPLATES_DIR", &dir_text);
+    let check = env.cli_json(&["config", "check"], None);
+    assert_eq!(
+        check["PWRESET_TEMPLATES_DIR"],
+        format!("{dir_text} (languages: en-US, zh-CN)"),
+        "{check}"
+    );
+    create_user(&env, "jane@example.com");
+    let server = env.serve();
+    assert_eq!(server.request_link("jane@example.com")["code"], 0);
+    let inbox = smtp.wait_for(1, Duration::from_secs(20));
+    let text = decoded(&inbox[0]);
+    assert!(text.contains("Subject: pwreset: your reset link"), "{text}");
+    let (id, secret) = link_in(&inbox[0]);
+    assert!(
+        text.contains(&format!("https://drive.example.com/session/reset?id={id}&secret={secret}"))
+    );
+    drop(server);
+
+    std::fs::write(dir.join("en-US/reset-link.txt"), "Hello,\n\n{{ url }}\n{{ expires }}\n")
+        .unwrap();
+    for args in [&["config", "check"][..], &["serve"][..]] {
+        let out = env.cli_as_is(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            format!(
+                "pwreset: configuration error: PWRESET_TEMPLATES_DIR: {dir_text}/en-US/reset-link.txt: \
+                 unknown variable expires; the reset-link templates know site_name, nickname, email, \
+                 url, expires_at, ttl, ttl_minutes, language, subject"
+            ),
+            "{args:?}"
+        );
+    }
+}

@@ -156,6 +156,7 @@ impl RequestPasswordReset {
                 cmd.language.as_deref(),
                 user.settings.language.as_deref(),
             ]),
+            requested_language: cmd.language.as_deref(),
             user_language: user.settings.language.as_deref(),
         });
         self.tokens

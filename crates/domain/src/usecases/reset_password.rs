@@ -243,6 +243,7 @@ impl ResetPassword {
             nickname: &user.nickname,
             at,
             language: Language::choose([user.settings.language.as_deref()]),
+            user_language: user.settings.language.as_deref(),
         });
         let reset = CompletedReset {
             token_id,

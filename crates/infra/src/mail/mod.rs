@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-pub use compose::TemplateComposer;
+pub use compose::{MailTemplates, TemplateComposer, TemplateDirError};
 #[cfg(feature = "smtp")]
 pub use transport::{FileMailer, LogMailer, SmtpMailer};
 
