@@ -17,6 +17,7 @@ mod faults;
 pub mod hashid;
 pub mod mail;
 pub mod memory;
+mod outbox;
 pub mod random;
 pub mod redact;
 #[cfg(feature = "redis")]
@@ -33,6 +34,7 @@ pub use crate::db::{DatabaseUrl, DieselStore};
 pub use crate::hashid::HashidCodec;
 pub use crate::mail::{MailTemplates, TemplateComposer, TemplateDirError};
 pub use crate::memory::MemoryStore;
+pub use crate::outbox::OutboxStatus;
 pub use crate::random::OsRandom;
 #[cfg(feature = "redis")]
 pub use crate::redis::{RedisLimiter, RedisSettings};

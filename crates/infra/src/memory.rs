@@ -20,16 +20,7 @@ use pwreset_domain::{
 use crate::defaults::default_groups;
 use crate::faults::{FaultPoint, Faults};
 
-/// Where an outbox message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxStatus {
-    /// Waiting for (another) attempt.
-    Pending,
-    /// Delivered.
-    Sent,
-    /// Given up.
-    Failed,
-}
+pub use crate::outbox::OutboxStatus;
 
 /// One outbox row, as the in-memory store keeps it.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use pwreset_domain::usecases::{
 };
 use pwreset_domain::{ClientInfo, Email, GroupId, NewPassword, UserStatus};
 use pwreset_http::UserResponse;
+use pwreset_infra::OutboxStatus;
 use serde::Serialize;
 
 use crate::config::{AccountsMode, Config};
@@ -875,9 +876,9 @@ fn list_outbox(config: &Config, status: OutboxStatusArg, limit: usize) -> Result
     }
     let wired = wire(config, Schema::Require)?;
     let state = match status {
-        OutboxStatusArg::Pending => "pending",
-        OutboxStatusArg::Sent => "sent",
-        OutboxStatusArg::Failed => "failed",
+        OutboxStatusArg::Pending => OutboxStatus::Pending,
+        OutboxStatusArg::Sent => OutboxStatus::Sent,
+        OutboxStatusArg::Failed => OutboxStatus::Failed,
     };
     let time = |t: chrono::NaiveDateTime| t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true);
     let messages: Vec<Message> = wired

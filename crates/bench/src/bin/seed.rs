@@ -34,7 +34,7 @@ macro_rules! insert_batch {
                 c.transaction(|c| diesel::insert_into($table).values($rows).execute(c))
             }
             #[allow(unreachable_patterns)]
-            _ => panic!("seeding supports SQLite and PostgreSQL"),
+            _ => panic!("the benchmarks seed SQLite and PostgreSQL only"),
         }
     };
 }

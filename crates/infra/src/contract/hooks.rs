@@ -7,7 +7,7 @@ use pwreset_domain::{ResetSecret, UserId, UserProfile, UserStatus};
 use super::{ContractHooks, FaultPoint, OutboxRow};
 #[cfg(feature = "sql")]
 use crate::db::DieselStore;
-use crate::memory::{MemoryStore, OutboxStatus};
+use crate::memory::MemoryStore;
 
 impl ContractHooks for MemoryStore {
     fn add_user(&self, new: &NewUser) -> UserProfile {
@@ -32,14 +32,7 @@ impl ContractHooks for MemoryStore {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         self.outbox()
             .iter()
-            .map(|e| {
-                let status = match e.status {
-                    OutboxStatus::Pending => "pending",
-                    OutboxStatus::Sent => "sent",
-                    OutboxStatus::Failed => "failed",
-                };
-                (status.to_owned(), some(&e.mail.text), some(&e.mail.html))
-            })
+            .map(|e| (e.status.as_str().to_owned(), some(&e.mail.text), some(&e.mail.html)))
             .collect()
     }
     fn arm_fault(&self, point: FaultPoint) -> bool {

@@ -40,11 +40,12 @@ pub(in crate::db) fn claim_outbox(
 ) -> QueryResult<Vec<ClaimedRow>> {
     const RETURNING: &str =
         "RETURNING id, kind, recipient, subject, body_text, body_html, attempts";
+    let pending = crate::OutboxStatus::Pending.as_str();
     match conn {
         DbConnection::Sqlite(c) => diesel::sql_query(format!(
             "UPDATE {table} SET locked_until = ?, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM {table} \
-                          WHERE status = 'pending' AND next_attempt_at <= ? \
+                          WHERE status = '{pending}' AND next_attempt_at <= ? \
                             AND (locked_until IS NULL OR locked_until <= ?) \
                           ORDER BY id LIMIT ?) {RETURNING}"
         ))
@@ -56,7 +57,7 @@ pub(in crate::db) fn claim_outbox(
         DbConnection::Postgres(c) => diesel::sql_query(format!(
             "UPDATE {table} SET locked_until = $1, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM {table} \
-                          WHERE status = 'pending' AND next_attempt_at <= $2 \
+                          WHERE status = '{pending}' AND next_attempt_at <= $2 \
                             AND (locked_until IS NULL OR locked_until <= $2) \
                           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) {RETURNING}"
         ))
@@ -77,7 +78,7 @@ pub(in crate::db) fn claim_outbox(
                 }
                 let ids: Vec<Id> = diesel::sql_query(format!(
                     "SELECT id FROM {table} \
-                     WHERE status = 'pending' AND next_attempt_at <= ? \
+                     WHERE status = '{pending}' AND next_attempt_at <= ? \
                        AND (locked_until IS NULL OR locked_until <= ?) \
                      ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
                 ))

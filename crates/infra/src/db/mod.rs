@@ -1,5 +1,6 @@
-//! The diesel storage adapter: SQLite and PostgreSQL behind one
-//! [`DbConnection`], chosen at run time from the database URL.
+//! The diesel storage adapter: SQLite, PostgreSQL and (feature `mysql`)
+//! MySQL/MariaDB behind one [`DbConnection`], chosen at run time from the
+//! database URL.
 
 mod accounts;
 mod connection;

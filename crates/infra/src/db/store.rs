@@ -211,9 +211,11 @@ impl DieselStore {
             .tables
             .outbox_counts(&mut *self.conn()?)
             .map_err(db_error("counting the outbox"))?;
-        let count =
-            |state: &str| rows.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n as u64);
-        Ok((count("pending"), count("sent"), count("failed")))
+        let count = |state: crate::OutboxStatus| {
+            rows.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n as u64)
+        };
+        use crate::OutboxStatus::{Failed, Pending, Sent};
+        Ok((count(Pending), count(Sent), count(Failed)))
     }
 
     /// Up to `limit` users after `after`, in id order, optionally with one
@@ -239,7 +241,7 @@ impl DieselStore {
     /// [`StoreError`] when storage cannot be read.
     pub fn outbox_list(
         &self,
-        state: &str,
+        state: crate::OutboxStatus,
         limit: usize,
     ) -> Result<Vec<super::OutboxEntry>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);

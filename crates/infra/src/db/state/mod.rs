@@ -115,7 +115,7 @@ pub(super) trait StateTables: Send + Sync + std::fmt::Debug {
     fn outbox_list(
         &self,
         conn: &mut DbConnection,
-        state: &str,
+        state: crate::OutboxStatus,
         limit: i64,
     ) -> QueryResult<Vec<OutboxEntry>>;
     fn outbox_retry_now(

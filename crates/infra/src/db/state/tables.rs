@@ -13,6 +13,7 @@ use crate::db::connection::DbConnection;
 use crate::db::dialect::{self, ClaimedRow};
 use crate::db::rows::{AuditRow, TokenRow};
 use crate::db::state::{MAX_ERROR_LEN, StateTables};
+use crate::OutboxStatus;
 
 fn naive(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
@@ -163,7 +164,7 @@ impl StateTables for Tables {
         let cutoff = naive(cutoff);
         conn.transaction(|c| {
             let ids: Vec<i64> = mail_outbox::table
-                .filter(mail_outbox::status.ne("pending"))
+                .filter(mail_outbox::status.ne(OutboxStatus::Pending.as_str()))
                 .filter(mail_outbox::created_at.lt(cutoff))
                 .select(mail_outbox::id)
                 .limit(limit)
@@ -193,7 +194,7 @@ impl StateTables for Tables {
         // claimer took has another `locked_until`, and is left alone. Its
         // row locks keep the renewed rows ours until the read below.
         conn.transaction(|c| {
-            let pending = mail_outbox::status.eq("pending");
+            let pending = mail_outbox::status.eq(OutboxStatus::Pending.as_str());
             diesel::update(
                 mail_outbox::table
                     .filter(mail_outbox::id.eq_any(ids))
@@ -215,7 +216,7 @@ impl StateTables for Tables {
     fn mark_sent(&self, conn: &mut DbConnection, id: i64, at: DateTime<Utc>) -> QueryResult<()> {
         diesel::update(mail_outbox::table.find(id))
             .set((
-                mail_outbox::status.eq("sent"),
+                mail_outbox::status.eq(OutboxStatus::Sent.as_str()),
                 mail_outbox::sent_at.eq(naive(at)),
                 mail_outbox::body_text.eq(None::<String>),
                 mail_outbox::body_html.eq(None::<String>),
@@ -245,7 +246,7 @@ impl StateTables for Tables {
                 .execute(conn),
             None => diesel::update(row)
                 .set((
-                    mail_outbox::status.eq("failed"),
+                    mail_outbox::status.eq(OutboxStatus::Failed.as_str()),
                     mail_outbox::body_text.eq(None::<String>),
                     mail_outbox::body_html.eq(None::<String>),
                     mail_outbox::locked_until.eq(None::<NaiveDateTime>),
@@ -257,17 +258,17 @@ impl StateTables for Tables {
     }
 
     fn pending(&self, conn: &mut DbConnection) -> QueryResult<i64> {
-        mail_outbox::table.filter(mail_outbox::status.eq("pending")).count().get_result(conn)
+        mail_outbox::table.filter(mail_outbox::status.eq(OutboxStatus::Pending.as_str())).count().get_result(conn)
     }
 
     fn outbox_list(
         &self,
         conn: &mut DbConnection,
-        state: &str,
+        state: OutboxStatus,
         limit: i64,
     ) -> QueryResult<Vec<crate::db::state::OutboxEntry>> {
         mail_outbox::table
-            .filter(mail_outbox::status.eq(state))
+            .filter(mail_outbox::status.eq(state.as_str()))
             .order(mail_outbox::id.asc())
             .limit(limit)
             .select((
@@ -290,7 +291,7 @@ impl StateTables for Tables {
         now: DateTime<Utc>,
     ) -> QueryResult<usize> {
         let due = mail_outbox::table
-            .filter(mail_outbox::status.eq("pending"))
+            .filter(mail_outbox::status.eq(OutboxStatus::Pending.as_str()))
             .filter(mail_outbox::next_attempt_at.gt(naive(now)));
         match id {
             Some(id) => diesel::update(due.filter(mail_outbox::id.eq(id)))
