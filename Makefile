@@ -69,7 +69,7 @@ deb-smoke: ## install target/debian's package on this machine (root), try it as 
 image: ## container image $(IMAGE) from the release build: non-root, /data volume, HEALTHCHECK (podman or docker)
 	$(CARGO) build --profile $(if $(filter release,$(IMAGE_PROFILE)),release,dev) -p pwreset-server --bin pwreset $(CARGO_FEATURES)
 	install -D -m 0755 $(IMAGE_TARGET_DIR)/pwreset target/container/pwreset
-	$(CONTAINER) build --build-arg PWRESET_BINARY=context --build-arg RUNTIME_PACKAGES="$(IMAGE_PACKAGES)" -t $(IMAGE) .
+	$(CONTAINER) build --target prebuilt --build-arg RUNTIME_PACKAGES="$(IMAGE_PACKAGES)" -t $(IMAGE) .
 
 container-smoke: ## build the image with podman and try it: SQLite in /data, HEALTHCHECK, PostgreSQL with a secret file (root)
 	$(CARGO) build --profile $(if $(filter release,$(IMAGE_PROFILE)),release,dev) -p pwreset-server --bin pwreset $(CARGO_FEATURES)
@@ -89,7 +89,7 @@ fmt: ## format the code
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
 
 bench: ## measure against the physical limits and rewrite docs/benchmarks.md (release build; ~15 min)
-	python3 scripts/bench.py
+	python3 crates/bench/bench.py
 
 fuzz: ## libFuzzer on the body, hashid and config parsers, FUZZ_RUNS executions each (needs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }

@@ -7,7 +7,7 @@
 #
 # This machine cannot reach Docker Hub: the debian:bookworm-slim base is made
 # with debootstrap from Debian's mirror when it cannot be pulled, and the
-# Dockerfile's Rust build stage is skipped (PWRESET_BINARY=context).
+# Dockerfile's Rust build stage is skipped (--target prebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +55,7 @@ fi
 
 step "build $IMAGE"
 "${podman[@]}" build --quiet --format docker --network host --pull=never \
-    --build-arg PWRESET_BINARY=context --build-arg RUNTIME_PACKAGES="$RUNTIME_PACKAGES" \
+    --target prebuilt --build-arg RUNTIME_PACKAGES="$RUNTIME_PACKAGES" \
     -t "$IMAGE" . >/dev/null
 "${podman[@]}" image inspect "$IMAGE" --format '{{.Config.User}} {{.Config.Healthcheck.Test}}' \
     | tee "$work/inspect"

@@ -1,4 +1,4 @@
-//! Helpers for `make bench` (`scripts/bench.py`): nothing here ships in the
+//! Helpers for `make bench` (`crates/bench/bench.py`): nothing here ships in the
 //! `pwreset` binary.
 //!
 //! - `bare`: the floor — a bare actix-web handler that parses the same JSON

@@ -15,7 +15,7 @@
 //!   `mail_reset_template`.
 //!
 //! The crate runs the storage contract suite of `pwreset-infra` against a
-//! Cloudreve V4 schema on every backend (`tests/contract.rs`).
+//! Cloudreve V4 schema on every backend (`tests/adapter/contract.rs`).
 
 #![warn(missing_docs)]
 

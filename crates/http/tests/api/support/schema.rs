@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-const SEED: &str = include_str!("../../../../docs/seed/reset-password-via-temp-link.md");
+const SEED: &str = include_str!("../../../../../docs/seed/reset-password-via-temp-link.md");
 
 fn openapi() -> Value {
     let start = SEED.find("```yaml").expect("yaml block") + "```yaml".len();

@@ -2,8 +2,7 @@
 //! emailed link working end to end, bad input, rate limits, and every answer
 //! checked against the served OpenAPI document.
 
-mod support;
-
+use crate::support::*;
 use actix_web::http::StatusCode;
 use actix_web::test;
 use chrono::Duration;
@@ -11,7 +10,6 @@ use pwreset_domain::{MailKind, UserStatus};
 use pwreset_http::{ApiSettings, Limit, RateLimits};
 use pwreset_infra::memory::OutboxStatus;
 use serde_json::{Value, json};
-use support::*;
 
 fn post(body: &Value) -> test::TestRequest {
     test::TestRequest::post().uri("/api/v4/user/reset").set_json(body)

@@ -1,16 +1,14 @@
 //! The reset and forgot pages in headless Chromium, against the real binary.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::Env;
+use crate::support::browser::Browser;
 use fantoccini::Locator;
 use pwreset_domain::Email;
 use pwreset_domain::ports::{PasswordHasher, UserStore};
 use pwreset_infra::db::PoolOptions;
 use pwreset_infra::{BcryptHasher, DatabaseUrl, DieselStore};
-use support::Env;
-use support::browser::Browser;
 
 const NEW: &str = "brand-new-password";
 

@@ -1,8 +1,6 @@
 //! A pwreset API over the in-memory store, a bcrypt hasher at cost 4 and a
 //! clock the tests move, plus helpers to call it and check envelopes.
 
-#![allow(dead_code)]
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -10,20 +8,16 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, test, web};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use pwreset_domain::ports::{
-    Clock, HashError, MockPasswordHasher, MockResetStore, PasswordHasher, Ports, StoreError,
-    UserStore,
-};
+use pwreset_domain::ports::{Clock, PasswordHasher, Ports, UserStore};
 use pwreset_domain::usecases::{
     CreateUser, CreateUserCommand, IssueLinkCommand, IssueResetLink, LinkPolicy,
 };
 use pwreset_domain::{
-    ClientInfo, Email, Language, MailKind, NewPassword, UserId, UserStatus, ports::GroupRef,
+    ClientInfo, Email, Language, NewPassword, UserId, UserStatus, ports::GroupRef,
 };
-use pwreset_http::{ApiSettings, ApiState, Limit, RateLimits};
-use pwreset_infra::memory::OutboxStatus;
+use pwreset_http::{ApiSettings, ApiState, RateLimits};
 use pwreset_infra::{BcryptHasher, HashidCodec, MemoryStore, OsRandom, TemplateComposer};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 pub const OLD_PASSWORD: &str = "old-password";

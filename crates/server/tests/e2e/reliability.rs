@@ -2,18 +2,16 @@
 //! instances; crash safety under load; a database that goes away and comes
 //! back.
 
-mod support;
-
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use crate::support::Env;
+use crate::support::proxy::Proxy;
+use crate::support::smtp::SmtpSink;
 use pwreset_domain::ports::{PasswordHasher, ResetStore, UserStore};
 use pwreset_domain::{Email, ResetSecret};
 use pwreset_infra::db::PoolOptions;
 use pwreset_infra::{BcryptHasher, DatabaseUrl, DieselStore};
-use support::Env;
-use support::proxy::Proxy;
-use support::smtp::SmtpSink;
 
 fn store(env: &Env) -> DieselStore {
     let url = DatabaseUrl::parse(&env.database_url).unwrap();
@@ -344,7 +342,7 @@ fn limited(env: &mut Env) {
 /// Every limit in turn, each from fresh clients, the requests spread
 /// round-robin over `servers`. Returns what each phase answered (the
 /// envelope codes) and how many reset-link emails `carol` got.
-fn limit_scenario(env: &Env, servers: &[support::Server], smtp: &SmtpSink) -> Vec<Vec<i64>> {
+fn limit_scenario(env: &Env, servers: &[crate::support::Server], smtp: &SmtpSink) -> Vec<Vec<i64>> {
     let mut turn = 0;
     let mut next = || {
         turn += 1;
@@ -408,7 +406,7 @@ fn scenario_env(smtp: &SmtpSink) -> Option<Env> {
 /// same spread lets more through.
 #[test]
 fn three_instances_hold_every_limit_as_one() {
-    let Some(redis) = support::redis::RedisServer::start() else { return };
+    let Some(redis) = crate::support::redis::RedisServer::start() else { return };
     let smtp = SmtpSink::start(0);
     let Some(env) = scenario_env(&smtp) else { return };
     let one = vec![env.serve()];
@@ -434,7 +432,7 @@ fn three_instances_hold_every_limit_as_one() {
 /// each instance logs the outage once, and the limits are shared again.
 #[test]
 fn a_redis_outage_degrades_to_per_instance_limits_and_recovers() {
-    let Some(mut redis) = support::redis::RedisServer::start() else { return };
+    let Some(mut redis) = crate::support::redis::RedisServer::start() else { return };
     let Some(mut env) = Env::postgres() else { return };
     limited(&mut env);
     env.set("PWRESET_RATE_LIMIT_REQUEST_PER_IP", "1000/1h");

@@ -1,17 +1,15 @@
 //! End to end against the real binary: a user and a link made with the CLI,
 //! the password reset over HTTP, the result checked in the database.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::Env;
 use chrono::{DateTime, Utc};
 use pwreset_domain::Email;
 use pwreset_domain::ports::{PasswordHasher, UserStore};
 use pwreset_infra::db::PoolOptions;
 use pwreset_infra::{BcryptHasher, DatabaseUrl, DieselStore};
-use support::Env;
 
 const OLD: &str = "old-password";
 const NEW: &str = "brand-new-password";
@@ -373,7 +371,7 @@ fn the_audit_trail_and_the_sweep_from_the_command_line() {
 #[test]
 fn health_readiness_and_metrics_of_the_real_server() {
     let mut env = Env::sqlite();
-    let ops_port = support::smtp::free_port();
+    let ops_port = crate::support::smtp::free_port();
     env.set("PWRESET_OPS_BIND", &format!("127.0.0.1:{ops_port}"));
     let server = env.serve();
     let get = |path: &str| ureq::get(&format!("{}{path}", server.base)).call().expect("HTTP 200");

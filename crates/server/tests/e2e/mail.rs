@@ -2,16 +2,14 @@
 //! loopback: the emailed link resets the password; SMTP outages and restarts
 //! lose nothing and send nothing twice.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::Env;
+use crate::support::smtp::{SmtpSink, decoded, free_port, link_in};
 use pwreset_domain::Email;
 use pwreset_domain::ports::{Outbox, PasswordHasher, UserStore};
 use pwreset_infra::db::PoolOptions;
 use pwreset_infra::{BcryptHasher, DatabaseUrl, DieselStore};
-use support::Env;
-use support::smtp::{SmtpSink, decoded, free_port, link_in};
 
 fn store(env: &Env) -> DieselStore {
     let url = DatabaseUrl::parse(&env.database_url).unwrap();

@@ -4,16 +4,14 @@
 //! reset, and then what Cloudreve would see — its login accepting the new
 //! password, and nothing else in its tables changed.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::Env;
+use crate::support::smtp::{SmtpSink, decoded, link_in};
 use pwreset_cloudreve::password::check_password;
 use pwreset_cloudreve::testing::{CloudreveDb, CloudreveUser, SALT};
 use pwreset_domain::UserStatus;
 use pwreset_infra::hashid::Hashids;
-use support::Env;
-use support::smtp::{SmtpSink, decoded, link_in};
 
 const OLD: &str = "old-cloudreve-password";
 const NEW: &str = "brand-new-password";

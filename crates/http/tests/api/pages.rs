@@ -1,12 +1,10 @@
 //! The pages through the real app: headers that keep the secret from
 //! leaking, language choice, and the assets.
 
-mod support;
-
+use crate::support::*;
 use actix_web::http::StatusCode;
 use actix_web::{App, test};
 use pwreset_http::{ApiSettings, PageSettings};
-use support::*;
 
 #[actix_web::test]
 async fn pages_carry_the_headers_that_keep_the_secret_in() {

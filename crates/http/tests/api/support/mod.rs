@@ -1,7 +1,5 @@
 //! Shared test support for the HTTP tests.
 
-#![allow(dead_code, unused_imports)]
-
 mod schema;
 mod world;
 

@@ -4,14 +4,12 @@
 //! of 401 or 40020 signs the browser out; any other non-zero code is an error
 //! shown to the person; code 0 yields `data`.
 
-mod support;
-
+use crate::support::*;
 use actix_web::http::StatusCode;
 use actix_web::test;
 use pwreset_domain::UserStatus;
 use pwreset_http::{ApiSettings, Limit, RateLimits};
 use serde_json::{Value, json};
-use support::*;
 
 /// What the app makes of an answer.
 #[derive(Debug, PartialEq)]

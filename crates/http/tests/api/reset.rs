@@ -2,10 +2,9 @@
 //! host or the `pwreset` binary uses): every row of the error table and the
 //! success path.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{App, test, web};
 use chrono::{DateTime, Duration};
@@ -16,7 +15,6 @@ use pwreset_domain::ports::{
 use pwreset_http::{ApiSettings, ApiState};
 use pwreset_infra::HashidCodec;
 use serde_json::{Value, json};
-use support::*;
 use uuid::Uuid;
 
 #[actix_web::test]

@@ -2,8 +2,6 @@
 //! each test with its own database (a temporary SQLite file, or a fresh
 //! PostgreSQL database when `PWRESET_TEST_POSTGRES_URL` is set).
 
-#![allow(dead_code)]
-
 pub mod browser;
 pub mod proxy;
 pub mod redis;

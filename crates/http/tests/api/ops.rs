@@ -1,16 +1,14 @@
 //! Operations endpoints and the headers every answer carries.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::support::*;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{App, test};
 use pwreset_http::{Gauge, OpsProbe, security_headers};
 use serde_json::{Value, json};
-use support::*;
 
 struct Probe {
     up: AtomicBool,

@@ -2,12 +2,10 @@
 //! the SPA fallback, placeholder substitution, caching, and no way out of the
 //! folder.
 
-mod support;
-
+use crate::support::*;
 use actix_web::http::StatusCode;
 use actix_web::{App, test, web};
 use pwreset_http::{Frontend, FrontendSettings};
-use support::*;
 
 const INDEX: &str = "<!doctype html><html><head><title>{siteName}</title>\
 <meta name=\"description\" content=\"{siteDes}\"><link rel=\"icon\" href=\"{pwa_small_icon}\">\
