@@ -340,11 +340,8 @@ impl MailTemplates {
 
     /// The languages with templates, built-in and from the folder.
     pub fn languages(&self) -> Vec<String> {
-        let mut tags: Vec<String> = self.languages.values().cloned().collect();
-        tags.dedup();
-        tags.sort();
-        tags.dedup();
-        tags
+        let tags: std::collections::BTreeSet<&String> = self.languages.values().collect();
+        tags.into_iter().cloned().collect()
     }
 
     /// The folder the templates were loaded from, if any.
