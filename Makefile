@@ -35,7 +35,7 @@ CONTAINER ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo do
 # The runtime image needs libmariadb3 when the binary has the mysql feature.
 IMAGE_PACKAGES = $(if $(findstring mysql,$(FEATURES)),libmariadb3)
 
-.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations check-host-build package deb deb-smoke image container-smoke screenshots clean help
+.PHONY: run build test lint fmt bench fuzz api-fuzz soak check-migrations check-host-build check-duplicates package deb deb-smoke image container-smoke screenshots clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -53,6 +53,9 @@ test: check-migrations ## every test: unit, contract (memory, SQLite, PostgreSQL
 		echo; echo "All tests passed, but some did not run (count, reason):"; \
 		sort target/test-skips.log | uniq -c; \
 	else echo; echo "All tests ran and passed."; fi
+
+check-duplicates: ## fail when a crate is in the build graph twice, unless listed with the reason
+	bash scripts/check-duplicates.sh
 
 check-host-build: ## prove a host can use domain + http + infra without compiling C (no bundling, no SQL)
 	bash scripts/check-host-build.sh

@@ -47,7 +47,7 @@ fn wire(outbox: &Path) -> std::io::Result<(web::Data<ApiState>, Runtime)> {
         tokens: store.clone(),
         audit: store.clone(),
         refusals: store.clone(),
-        hasher: Arc::new(BcryptHasher::new(10, 2, Duration::from_secs(10)).expect("cost 10")),
+        hasher: Arc::new(BcryptHasher::new(10).expect("cost 10")),
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
         ids: Arc::new(HashidCodec::new("the host's salt").expect("ASCII salt")),

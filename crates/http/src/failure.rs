@@ -54,12 +54,8 @@ pub(crate) fn reset(error: &ResetPasswordError) -> Failure {
             Failure::new(Code::UserNotFound, "User not found", "user_not_active")
         }
         ResetPasswordError::Store(_) => Failure::new(Code::DbError, "Database error", "error"),
-        ResetPasswordError::Hash(HashError::Busy) => {
-            Failure::new(Code::InternalSetting, "Server is busy, please try again shortly", "error")
-        }
-        ResetPasswordError::Hash(HashError::Failed(_)) | ResetPasswordError::Random(_) => {
-            Failure::new(Code::InternalSetting, "Internal error", "error")
-        }
+        ResetPasswordError::Hash(HashError::Busy) => BUSY,
+        ResetPasswordError::Hash(HashError::Failed(_)) | ResetPasswordError::Random(_) => INTERNAL,
     }
 }
 
@@ -93,15 +89,26 @@ pub(crate) fn ineligible(reason: Ineligible) -> Failure {
 
 /// Storage work that did not run: waiting too long is answered like a pool
 /// checkout that timed out (`50001`), a panic like any internal error.
-pub(crate) fn lane(error: &LaneError) -> Failure {
+pub(crate) fn storage(error: &LaneError) -> Failure {
     match error {
-        LaneError::Busy(_) => Failure::new(Code::DbError, "Database error", "error"),
-        LaneError::Panicked => Failure::new(Code::InternalSetting, "Internal error", "error"),
+        LaneError::Busy(..) => Failure::new(Code::DbError, "Database error", "error"),
+        LaneError::Panicked(_) => INTERNAL,
     }
 }
 
-/// A task that could not finish on its thread (`web::block` cancelled).
-pub(crate) const BLOCKING: Failure = Failure::new(Code::InternalSetting, "Internal error", "error");
+/// Hashing that did not run: waiting too long is answered like a hasher
+/// that is busy (`50005`, try again shortly), a panic like any internal error.
+pub(crate) fn hashing(error: &LaneError) -> Failure {
+    match error {
+        LaneError::Busy(..) => BUSY,
+        LaneError::Panicked(_) => INTERNAL,
+    }
+}
+
+const BUSY: Failure =
+    Failure::new(Code::InternalSetting, "Server is busy, please try again shortly", "error");
+
+const INTERNAL: Failure = Failure::new(Code::InternalSetting, "Internal error", "error");
 
 /// `outer: inner: innermost` — an error and every source below it, for logs.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -137,6 +144,8 @@ mod tests {
         let unknown = ineligible(Ineligible::UnknownUser);
         assert_eq!((unknown.code, unknown.label), (Code::UserNotFound, "unknown_address"));
         assert!(!unknown.code.is_internal());
-        assert_eq!(lane(&LaneError::Busy(std::time::Duration::ZERO)).code, Code::DbError);
+        assert_eq!(storage(&LaneError::Busy("db", std::time::Duration::ZERO)).code, Code::DbError);
+        let hashing_busy = hashing(&LaneError::Busy("hash", std::time::Duration::ZERO));
+        assert_eq!(hashing_busy, busy, "a full hashing lane answers as a busy hasher did");
     }
 }

@@ -20,7 +20,7 @@
 //!     audit: store.clone(),
 //!     refusals: store,
 //!     mail: Arc::new(TemplateComposer::new("My Drive", Language::EnUs)),
-//!     hasher: Arc::new(BcryptHasher::new(12, 2, Duration::from_secs(10)).unwrap()),
+//!     hasher: Arc::new(BcryptHasher::new(12).unwrap()),
 //!     clock: Arc::new(SystemClock),
 //!     random: Arc::new(OsRandom),
 //!     ids: Arc::new(HashidCodec::new("my site salt").unwrap()),
@@ -66,7 +66,7 @@ pub use crate::envelope::{ApiError, Code, Envelope};
 pub use crate::failure::error_chain;
 pub use crate::frontend::{Frontend, FrontendSettings, configure_frontend};
 pub use crate::lane::StorageDeadline;
-pub use crate::metrics::{Gauge, Metrics, OpsProbe};
+pub use crate::metrics::{Kind, Metrics, OpsProbe, Reading};
 pub use crate::ops::{configure_health, configure_metrics, configure_ops, security_headers};
 pub use crate::pages::PageSettings;
 pub use crate::ratelimit::{Limit, RateLimits};
@@ -113,6 +113,14 @@ pub struct ApiSettings {
     /// How long a request may wait for one of those threads before it is
     /// answered `50001` without running; about the pool's checkout timeout.
     pub storage_wait: std::time::Duration,
+    /// Threads that hash passwords (and then finish the reset), in arrival
+    /// order: the most hashes that run at once, whichever hasher the ports
+    /// carry. They run at a lower OS priority than request handling (Linux),
+    /// so one per core does not starve refusals.
+    pub hash_threads: usize,
+    /// How long a reset may wait for one of those threads before it is
+    /// answered "busy" (`50005`) without hashing.
+    pub hash_wait: std::time::Duration,
 }
 
 impl Default for ApiSettings {
@@ -133,6 +141,8 @@ impl Default for ApiSettings {
             cloudreve_compat: Some(CompatSettings::default()),
             storage_threads: 4,
             storage_wait: std::time::Duration::from_secs(5),
+            hash_threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            hash_wait: std::time::Duration::from_secs(10),
         }
     }
 }

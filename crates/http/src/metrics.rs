@@ -157,15 +157,38 @@ impl HistogramFamily {
     }
 }
 
-/// A gauge value read at scrape time.
+/// What a [`Reading`] is, in Prometheus' terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A value that goes up and down (outbox depth, pool usage).
+    Gauge,
+    /// A count that only goes up (events since the process started).
+    Counter,
+}
+
+/// A value read at scrape time from outside the request path.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Gauge {
-    /// Metric name (`pwreset_…`).
+pub struct Reading {
+    /// Metric name (`pwreset_…`; a counter's ends in `_total`).
     pub name: &'static str,
     /// One-line help.
     pub help: &'static str,
     /// Current value.
     pub value: f64,
+    /// Gauge or counter.
+    pub kind: Kind,
+}
+
+impl Reading {
+    /// A gauge.
+    pub fn gauge(name: &'static str, help: &'static str, value: f64) -> Self {
+        Self { name, help, value, kind: Kind::Gauge }
+    }
+
+    /// A counter.
+    pub fn counter(name: &'static str, help: &'static str, value: f64) -> Self {
+        Self { name, help, value, kind: Kind::Counter }
+    }
 }
 
 /// What the operations endpoints ask of the world outside HTTP.
@@ -177,8 +200,9 @@ pub trait OpsProbe: Send + Sync {
     /// What is not ready, in a line.
     fn ready(&self) -> Result<(), String>;
 
-    /// Gauges to export (outbox depth, pool usage, hashes in flight, …). Blocking.
-    fn gauges(&self) -> Vec<Gauge>;
+    /// Values to export (outbox depth, pool usage, dropped audit events, …).
+    /// Blocking.
+    fn readings(&self) -> Vec<Reading>;
 }
 
 /// The counters and histograms of one instance.
@@ -240,7 +264,7 @@ impl Default for Metrics {
             ),
             bcrypt_wait: HistogramFamily::new(
                 "pwreset_bcrypt_queue_wait_seconds",
-                "Time a password hash waited for a free hashing slot.",
+                "Time a password hash waited for a hashing thread.",
                 &[],
                 LATENCY_BUCKETS,
             ),
@@ -293,8 +317,8 @@ impl Metrics {
         self.bcrypt_wait.observe(&[], waited.as_secs_f64());
     }
 
-    /// The exposition text, with `gauges` appended.
-    pub fn render(&self, gauges: &[Gauge]) -> String {
+    /// The exposition text, with `readings` appended.
+    pub fn render(&self, readings: &[Reading]) -> String {
         let mut out = String::with_capacity(4096);
         self.requests.render(&mut out);
         self.latency.render(&mut out);
@@ -304,11 +328,15 @@ impl Metrics {
         self.rate_limit_fallbacks.render(&mut out);
         self.mail.render(&mut out);
         self.bcrypt_wait.render(&mut out);
-        for g in gauges {
+        for r in readings {
+            let kind = match r.kind {
+                Kind::Gauge => "gauge",
+                Kind::Counter => "counter",
+            };
             let _ = writeln!(
                 out,
-                "# HELP {} {}\n# TYPE {} gauge\n{} {}",
-                g.name, g.help, g.name, g.name, g.value
+                "# HELP {} {}\n# TYPE {} {kind}\n{} {}",
+                r.name, r.help, r.name, r.name, r.value
             );
         }
         out
@@ -338,11 +366,10 @@ mod tests {
         );
         m.reset("success");
         m.rate_limited("request_per_ip");
-        let text = m.render(&[Gauge {
-            name: "pwreset_outbox_pending",
-            help: "Queued emails.",
-            value: 2.0,
-        }]);
+        let text = m.render(&[
+            Reading::gauge("pwreset_outbox_pending", "Queued emails.", 2.0),
+            Reading::counter("pwreset_audit_dropped_total", "Dropped.", 1.0),
+        ]);
         assert!(text.contains("# TYPE pwreset_http_requests_total counter\n"));
         assert!(text.contains(
             "pwreset_http_requests_total{route=\"/api/v4/user/reset/{user_id}\",method=\"PATCH\",status=\"200\",code=\"0\"} 2\n"
@@ -357,6 +384,9 @@ mod tests {
         assert!(text.contains("pwreset_http_request_duration_seconds_count{route=\"/api/v4/user/reset/{user_id}\",method=\"PATCH\"} 2\n"));
         assert!(text.contains("pwreset_resets_total{outcome=\"success\"} 1\n"));
         assert!(text.contains("# TYPE pwreset_outbox_pending gauge\npwreset_outbox_pending 2\n"));
+        assert!(text.contains(
+            "# TYPE pwreset_audit_dropped_total counter\npwreset_audit_dropped_total 1\n"
+        ));
         assert!(text.contains("# TYPE pwreset_bcrypt_queue_wait_seconds histogram\n"));
     }
 

@@ -64,27 +64,38 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
 
 async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     let probe = state.probe().cloned();
-    let mut gauges = match probe {
+    let mut readings = match probe {
         Some(probe) => {
-            let read = web::block(move || probe.gauges());
+            let read = web::block(move || probe.readings());
             match actix_web::rt::time::timeout(READY_TIMEOUT, read).await {
-                Ok(Ok(gauges)) => gauges,
+                Ok(Ok(readings)) => readings,
                 _ => Vec::new(),
             }
         }
         None => Vec::new(),
     };
+    let (hashing, waiting) = state.hashing_load();
+    readings.push(crate::Reading::gauge(
+        "pwreset_bcrypt_in_flight",
+        "Password hashes being computed.",
+        hashing as f64,
+    ));
+    readings.push(crate::Reading::gauge(
+        "pwreset_bcrypt_waiting",
+        "Password hashes waiting for a hashing thread.",
+        waiting as f64,
+    ));
     if let Some(shared) = &state.limiters().shared {
-        gauges.push(crate::Gauge {
-            name: "pwreset_rate_limits_shared",
-            help: "1 while rate limits are shared through Redis; 0 while this instance falls back to limits of its own.",
-            value: if shared.probe().await { 1.0 } else { 0.0 },
-        });
+        readings.push(crate::Reading::gauge(
+            "pwreset_rate_limits_shared",
+            "1 while rate limits are shared through Redis; 0 while this instance falls back to limits of its own.",
+            if shared.probe().await { 1.0 } else { 0.0 },
+        ));
     }
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(state.metrics().render(&gauges))
+        .body(state.metrics().render(&readings))
 }
 
 /// Registers `/healthz` and `/readyz`: safe on the public listener (their

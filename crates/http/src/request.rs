@@ -51,10 +51,10 @@ pub(crate) async fn request_reset(
     let masked = email.masked();
     let command = RequestResetCommand { email, language, client: client_info(&req, ip, id) };
     let use_case = state.request_use_case().clone();
-    let outcome = state.storage().run(move || use_case.execute(command)).await;
+    let outcome = state.on_storage(move || use_case.execute(command)).await;
     wait_until(state.timing().after(started.elapsed())).await;
     let outcome = outcome.map_err(|e| {
-        let failure = failure::lane(&e);
+        let failure = failure::storage(&e);
         state.metrics().link_request(failure.label);
         failure.answer(id, &e, debug)
     })?;

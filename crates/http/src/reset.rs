@@ -42,20 +42,22 @@ pub(crate) async fn reset_password(
         ResetPasswordCommand { user_id, secret, password, client: client_info(&req, ip, id) };
 
     // Checking the link only reads storage: it runs on the storage lane. The
-    // rare request that gets as far as hashing leaves the lane for that, so
-    // hashing never holds up the refusals queued behind it.
+    // rare request that gets as far as hashing moves to the hashing lane for
+    // the rest, so hashing never holds up the refusals queued behind it.
     let reset = state.reset_use_case().clone();
-    let checked = state.storage().run(move || reset.check(command)).await.map_err(|e| {
-        let failure = failure::lane(&e);
+    let checked = state.on_storage(move || reset.check(command)).await.map_err(|e| {
+        let failure = failure::storage(&e);
         state.metrics().reset(failure.label);
         failure.answer(id, &e, debug)
     })?;
     let outcome = match checked {
         Ok(checked) => {
             let reset = state.reset_use_case().clone();
-            web::block(move || reset.complete(checked))
-                .await
-                .map_err(|e| failure::BLOCKING.answer(id, &e, debug))?
+            state.on_hashing(move || reset.complete(checked)).await.map_err(|e| {
+                let failure = failure::hashing(&e);
+                state.metrics().reset(failure.label);
+                failure.answer(id, &e, debug)
+            })?
         }
         // The per-user limit counts refused links only, after the secret was
         // checked: junk sent for a user id can never stop the holder of that

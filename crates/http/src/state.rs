@@ -1,5 +1,6 @@
 //! [`ApiState`]: what the handlers share — the use cases, the rate limiters,
-//! the storage lane, the metrics and the settings — behind accessors.
+//! the storage and hashing lanes, the metrics and the settings — behind
+//! accessors.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub struct ApiState {
     metrics: Arc<Metrics>,
     probe: Option<Arc<dyn OpsProbe>>,
     storage: lane::Lane,
+    hashing: lane::Lane,
     timing: timing::TimingFloor,
     settings: ApiSettings,
 }
@@ -49,7 +51,18 @@ impl ApiState {
             openapi: openapi::document(&settings.prefix),
             metrics: Arc::new(Metrics::default()),
             probe: None,
-            storage: lane::Lane::new(settings.storage_threads, settings.storage_wait),
+            storage: lane::Lane::new(
+                "db",
+                settings.storage_threads,
+                settings.storage_wait,
+                lane::Priority::Normal,
+            ),
+            hashing: lane::Lane::new(
+                "hash",
+                settings.hash_threads,
+                settings.hash_wait,
+                lane::Priority::Background,
+            ),
             timing: timing::TimingFloor::new(settings.link_request_min_time),
             settings,
         }
@@ -153,8 +166,29 @@ impl ApiState {
         self.probe.as_ref()
     }
 
-    pub(crate) fn storage(&self) -> &lane::Lane {
-        &self.storage
+    /// Runs storage work on the storage lane.
+    pub(crate) async fn on_storage<T, F>(&self, work: F) -> Result<T, lane::LaneError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.storage.run(work, |_| ()).await
+    }
+
+    /// Runs work that hashes a password on the hashing lane, recording how
+    /// long it waited for a thread.
+    pub(crate) async fn on_hashing<T, F>(&self, work: F) -> Result<T, lane::LaneError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let metrics = self.metrics.clone();
+        self.hashing.run(work, move |waited| metrics.bcrypt_waited(waited)).await
+    }
+
+    /// Password hashes being computed now, and waiting for a thread.
+    pub(crate) fn hashing_load(&self) -> (usize, usize) {
+        (self.hashing.running(), self.hashing.queued())
     }
 
     pub(crate) fn timing(&self) -> &timing::TimingFloor {

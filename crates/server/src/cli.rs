@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, Write};
 
+use anyhow::{Context as _, anyhow, bail};
 use chrono::SecondsFormat;
 use clap::{Args, Parser, Subcommand};
 use pwreset_domain::ports::GroupRef;
@@ -14,6 +15,7 @@ use pwreset_infra::OutboxStatus;
 use serde::Serialize;
 
 use crate::config::{AccountsMode, Config};
+use crate::spelled_out;
 use crate::wiring::{Schema, wire};
 
 /// pwreset: the "forgot my password" flow of a Cloudreve-compatible account system.
@@ -288,7 +290,7 @@ impl Command {
 }
 
 /// Runs a command.
-pub fn run(cli: Cli, config: Config) -> Result<(), String> {
+pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let config_file = cli.config.clone();
     match cli.command {
         Command::Serve => crate::serve::serve(config),
@@ -311,7 +313,7 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::User(UserCommand::SetStatus { user, status }) => {
             let wired = wire(&config, Schema::Require)?;
             let id = find_user(&wired, &user)?.user.id;
-            wired.store.set_status(id, status.into()).map_err(|e| e.to_string())?;
+            wired.store.set_status(id, status.into())?;
             let profile = find_user(&wired, &user)?;
             print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.default_language))
         }
@@ -321,16 +323,17 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::Outbox(OutboxCommand::Retry { id }) => {
             let wired = wire(&config, Schema::Require)?;
             let now = wired.ports.clock.now();
-            let n = wired.store.outbox_retry_now(id, now).map_err(|e| e.to_string())?;
+            let n = wired.store.outbox_retry_now(id, now)?;
             if id.is_some() && n == 0 {
-                return Err("no pending message with this id waits for a retry".into());
+                bail!("no pending message with this id waits for a retry");
             }
             print_json(&serde_json::json!({ "rescheduled": n }))
         }
         Command::Health { ready, timeout } => {
             let path = if ready { "/readyz" } else { "/healthz" };
             let body = probe(&config.bind, path, timeout)?;
-            writeln!(std::io::stdout().lock(), "{body}").map_err(|e| e.to_string())
+            writeln!(std::io::stdout().lock(), "{body}")?;
+            Ok(())
         }
         Command::Token(TokenCommand::Issue { email }) => issue_token(&config, &email),
         Command::Token(TokenCommand::Sweep) => sweep(&config),
@@ -353,25 +356,25 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
                 .map(|(name, check)| {
                     let (ok, detail) = match check {
                         Ok(detail) => (true, detail),
-                        Err(detail) => (false, detail),
+                        Err(e) => (false, format!("{e:#}")),
                     };
                     (name.to_owned(), serde_json::json!({ "ok": ok, "detail": detail }))
                 })
                 .collect();
             settings.insert("connections".into(), report.into());
             print_json(&settings)?;
-            if failed.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("cannot reach: {}", failed.join(", ")))
+            if !failed.is_empty() {
+                bail!("cannot reach: {}", failed.join(", "));
             }
+            Ok(())
         }
         Command::GenerateAssets { out } => generate_assets(&out),
         Command::Mail(MailCommand::Test { to }) => {
             let config = effective(config)?;
-            let email = Email::parse(&to).map_err(|e| format!("--to: {e}"))?;
+            let email = Email::parse(&to).context("--to")?;
             let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
-                .map_err(|e| format!("PWRESET_MAIL: {e}"))?;
+                .map_err(spelled_out)
+                .context("PWRESET_MAIL")?;
             let site = &config.site_name;
             let text = format!(
                 "This is a test email from pwreset for {site}. If it reached you, \
@@ -384,7 +387,7 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
                 html: format!("<p>{}</p>", escape_html(text.trim_end())),
                 text,
             };
-            transport.send(&mail).map_err(|e| format!("not sent: {}", e.message))?;
+            transport.send(&mail).map_err(|e| anyhow!("not sent: {}", e.message))?;
             print_json(&serde_json::json!({
                 "sent": true,
                 "to": email.masked().to_string(),
@@ -399,25 +402,26 @@ pub fn run(cli: Cli, config: Config) -> Result<(), String> {
     }
 }
 
-fn print_json(value: &impl Serialize) -> Result<(), String> {
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).map_err(|e| e.to_string())?;
-    writeln!(out).map_err(|e| e.to_string())
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 /// Reads one line and drops one trailing newline (`\n` or `\r\n`).
-fn read_password_line(input: &mut impl BufRead) -> Result<NewPassword, String> {
+fn read_password_line(input: &mut impl BufRead) -> anyhow::Result<NewPassword> {
     let mut line = String::new();
-    input.read_line(&mut line).map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    input.read_line(&mut line).context("cannot read the password from stdin")?;
     let line = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
-    NewPassword::parse(line.to_owned()).map_err(|e| format!("--password-stdin: {e}"))
+    NewPassword::parse(line.to_owned()).context("--password-stdin")
 }
 
-fn create_user(config: &Config, args: CreateArgs) -> Result<(), String> {
-    let email = Email::parse(&args.email).map_err(|e| format!("--email: {e}"))?;
+fn create_user(config: &Config, args: CreateArgs) -> anyhow::Result<()> {
+    let email = Email::parse(&args.email).context("--email")?;
     let status = UserStatus::from(args.status);
     let group = match args.group.trim().parse::<i64>() {
-        Ok(n) => GroupRef::Id(GroupId::new(n).map_err(|e| format!("--group: {e}"))?),
+        Ok(n) => GroupRef::Id(GroupId::new(n).context("--group")?),
         Err(_) => GroupRef::Name(args.group.trim().to_owned()),
     };
     let password = if args.password_stdin {
@@ -426,9 +430,13 @@ fn create_user(config: &Config, args: CreateArgs) -> Result<(), String> {
         None
     };
     let wired = wire(config, Schema::Require)?;
-    let profile = CreateUser::new(&wired.ports)
-        .execute(CreateUserCommand { email, nickname: args.nickname, password, group, status })
-        .map_err(|e| e.to_string())?;
+    let profile = CreateUser::new(&wired.ports).execute(CreateUserCommand {
+        email,
+        nickname: args.nickname,
+        password,
+        group,
+        status,
+    })?;
     print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.default_language))
 }
 
@@ -440,22 +448,20 @@ struct IssuedToken {
     expires_at: String,
 }
 
-fn issue_token(config: &Config, email: &str) -> Result<(), String> {
-    let email = Email::parse(email).map_err(|e| format!("--email: {e}"))?;
+fn issue_token(config: &Config, email: &str) -> anyhow::Result<()> {
+    let email = Email::parse(email).context("--email")?;
     let wired = wire(config, Schema::Require)?;
-    let ttl = chrono::Duration::from_std(config.token_ttl).map_err(|e| e.to_string())?;
+    let ttl = chrono::Duration::from_std(config.token_ttl)?;
     let policy = LinkPolicy { ttl, site_url: wired.config.site_url.clone() };
     let link = IssueResetLink::new(&wired.ports, policy)
         .execute(IssueLinkCommand { email, client: ClientInfo::default(), channel: "cli" })
         .map_err(|e| match e {
-            IssueLinkError::UnknownUser => "no user has this email address".to_owned(),
-            IssueLinkError::UserNotActive(status) => {
-                format!(
-                    "the account is {}; only active accounts can reset their password",
-                    status.as_str()
-                )
-            }
-            other => other.to_string(),
+            IssueLinkError::UnknownUser => anyhow!("no user has this email address"),
+            IssueLinkError::UserNotActive(status) => anyhow!(
+                "the account is {}; only active accounts can reset their password",
+                status.as_str()
+            ),
+            other => other.into(),
         })?;
     print_json(&IssuedToken {
         user_id: link.public_id,
@@ -466,19 +472,19 @@ fn issue_token(config: &Config, email: &str) -> Result<(), String> {
 }
 
 /// Writes the built-in templates under `out`, skipping files that exist.
-fn export_templates(out: &std::path::Path) -> Result<(), String> {
+fn export_templates(out: &std::path::Path) -> anyhow::Result<()> {
     let (mut written, mut kept) = (Vec::new(), Vec::new());
     for (name, text) in pwreset_infra::MailTemplates::built_in_files() {
         let path = out.join(name);
         let parent = path.parent().unwrap_or(out);
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut file) => {
-                file.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+                file.write_all(text.as_bytes()).with_context(|| path.display().to_string())?;
                 written.push(name);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => kept.push(name),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(e).with_context(|| path.display().to_string()),
         }
     }
     print_json(
@@ -500,30 +506,29 @@ fn local_address(bind: &str) -> String {
 
 /// `GET path` over plain HTTP/1.0 on the server's own listener; the body
 /// when the answer is 200, an error naming the status or the failure otherwise.
-fn probe(bind: &str, path: &str, timeout: std::time::Duration) -> Result<String, String> {
+fn probe(bind: &str, path: &str, timeout: std::time::Duration) -> anyhow::Result<String> {
+    let address = local_address(bind);
+    http_get(&address, path, timeout).with_context(|| format!("{address}{path}"))
+}
+
+/// `GET path` over plain HTTP/1.0 at `address`: the body of a 200 answer.
+fn http_get(address: &str, path: &str, timeout: std::time::Duration) -> anyhow::Result<String> {
     use std::io::Read;
     use std::net::{TcpStream, ToSocketAddrs};
-    let address = local_address(bind);
-    let fail = |e: &dyn std::fmt::Display| format!("{address}{path}: {e}");
-    let target = address
-        .to_socket_addrs()
-        .map_err(|e| fail(&e))?
-        .next()
-        .ok_or_else(|| fail(&"the address resolves to nothing"))?;
-    let mut stream = TcpStream::connect_timeout(&target, timeout).map_err(|e| fail(&e))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| fail(&e))?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| fail(&e))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n")
-        .map_err(|e| fail(&e))?;
+    let target = address.to_socket_addrs()?.next().context("the address resolves to nothing")?;
+    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
     let mut answer = Vec::new();
-    stream.take(64 * 1024).read_to_end(&mut answer).map_err(|e| fail(&e))?;
+    stream.take(64 * 1024).read_to_end(&mut answer)?;
     let answer = String::from_utf8_lossy(&answer);
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let status = head.lines().next().unwrap_or_default();
     match status.split_whitespace().nth(1) {
         Some("200") => Ok(body.trim().to_owned()),
-        Some(_) => Err(fail(&format!("{status} {}", body.trim()))),
-        None => Err(fail(&"no HTTP answer")),
+        Some(_) => bail!("{status} {}", body.trim()),
+        None => bail!("no HTTP answer"),
     }
 }
 
@@ -540,7 +545,11 @@ mod tests {
 
     #[test]
     fn password_line_drops_exactly_one_newline() {
-        let read = |s: &str| read_password_line(&mut s.as_bytes()).map(|p| p.expose().to_owned());
+        let read = |s: &str| {
+            read_password_line(&mut s.as_bytes())
+                .map(|p| p.expose().to_owned())
+                .map_err(|e| format!("{e:#}"))
+        };
         assert_eq!(read("secret-pw\n"), Ok("secret-pw".into()));
         assert_eq!(read("secret-pw\r\n"), Ok("secret-pw".into()));
         assert_eq!(read("secret-pw"), Ok("secret-pw".into()));
@@ -597,7 +606,7 @@ mod tests {
 /// `migrate --status`: every migration of the table set this configuration
 /// uses and whether the database has it. Changes nothing (a SQLite file
 /// that does not exist is not created).
-fn migration_status(config: &Config) -> Result<(), String> {
+fn migration_status(config: &Config) -> anyhow::Result<()> {
     use pwreset_infra::db::{DieselStore, MigrationState};
     #[derive(Serialize)]
     struct Row {
@@ -616,20 +625,20 @@ fn migration_status(config: &Config) -> Result<(), String> {
     let migrations: Vec<MigrationState> = match &config.database_url {
         pwreset_infra::DatabaseUrl::Sqlite(path) if !path.exists() => {
             pwreset_infra::db::embedded_migrations(config.database_url.backend(), state_only)
-                .map_err(|e| e.to_string())?
+                .map_err(spelled_out)?
         }
         url if state_only => {
             let env = |name: &str| std::env::var(name).ok();
             pwreset_cloudreve::open_unmigrated(url, &config.pool_options(), &env)
-                .map_err(|e| e.to_string())?
+                .map_err(spelled_out)?
                 .store
                 .migration_status()
-                .map_err(|e| e.to_string())?
+                .map_err(spelled_out)?
         }
         url => DieselStore::connect(url, &config.pool_options())
-            .map_err(|e| e.to_string())?
+            .map_err(spelled_out)?
             .migration_status()
-            .map_err(|e| e.to_string())?,
+            .map_err(spelled_out)?,
     };
     print_json(&Status {
         database: config.database_url.redacted(),
@@ -653,8 +662,8 @@ fn sources(
     file: Option<&std::path::Path>,
     given: &[(&'static str, String)],
     effective: &[(&'static str, String)],
-) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    let file = file.map(crate::config::load_file).transpose().map_err(|e| e.to_string())?;
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let file = file.map(crate::config::load_file).transpose()?;
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
     let secret_file = |name: &str| {
         crate::config::SECRET_FILES.iter().any(|(setting, var)| *setting == name && set(var))
@@ -740,50 +749,48 @@ pub fn parse() -> Cli {
 
 /// Shell completions (bash, zsh, fish) and the man page pages, from the
 /// clap definitions, for a package to install.
-fn generate_assets(out: &std::path::Path) -> Result<(), String> {
+fn generate_assets(out: &std::path::Path) -> anyhow::Result<()> {
     use clap_complete::Shell;
-    let fail = |e: std::io::Error| format!("{}: {e}", out.display());
-    std::fs::create_dir_all(out).map_err(fail)?;
+    let fail = || out.display().to_string();
+    std::fs::create_dir_all(out).with_context(fail)?;
     let mut cli = command();
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        clap_complete::generate_to(shell, &mut cli, "pwreset", out).map_err(fail)?;
+        clap_complete::generate_to(shell, &mut cli, "pwreset", out).with_context(fail)?;
     }
-    clap_mangen::generate_to(cli, out).map_err(fail)?;
+    clap_mangen::generate_to(cli, out).with_context(fail)?;
     print_json(&serde_json::json!({ "written": out.display().to_string() }))
 }
 
 /// The configuration as commands see it: in Cloudreve mode, with what the
 /// Cloudreve's settings fill in (read only: nothing is created).
-fn effective(config: Config) -> Result<Config, String> {
+fn effective(config: Config) -> anyhow::Result<Config> {
     match config.accounts {
         AccountsMode::Pwreset => Ok(config),
         AccountsMode::Cloudreve => {
             let env = |name: &str| std::env::var(name).ok();
             let site =
                 pwreset_cloudreve::inspect(&config.database_url, &config.pool_options(), &env)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(spelled_out)?;
             crate::wiring::adopt_cloudreve(&config, &site)
         }
     }
 }
 
 /// Reaches the database, the mail target and Redis (when configured);
-/// changes nothing and sends nothing.
-fn connections(config: &Config) -> Vec<(&'static str, Result<String, String>)> {
+/// changes nothing and sends nothing. Each says what answered, or why not.
+fn connections(config: &Config) -> Vec<(&'static str, anyhow::Result<String>)> {
     let database = match &config.database_url {
         pwreset_infra::DatabaseUrl::Sqlite(path) if !path.exists() => {
             Ok(format!("{} does not exist yet; `pwreset migrate` creates it", path.display()))
         }
         url => pwreset_infra::DieselStore::connect(url, &config.pool_options())
-            .map_err(|e| e.to_string())
+            .map_err(spelled_out)
             .and_then(|store| {
-                store
-                    .ping(std::time::Duration::from_secs(5))
-                    .map_err(|e| pwreset_http::error_chain(&e))
+                store.ping(std::time::Duration::from_secs(5)).map_err(anyhow::Error::from)
             })
             .map(|()| format!("{} answers", url.redacted())),
     };
-    let mail = pwreset_infra::mail::check(&config.mail);
+    let mail = pwreset_infra::mail::check(&config.mail).map_err(anyhow::Error::msg);
     let mut checks = vec![("database", database), ("mail", mail)];
     if let Some(url) = &config.redis_url {
         let redis = pwreset_infra::RedisLimiter::new(&pwreset_infra::RedisSettings {
@@ -792,11 +799,11 @@ fn connections(config: &Config) -> Vec<(&'static str, Result<String, String>)> {
             timeout: std::time::Duration::from_secs(5),
             pool_size: 1,
         })
-        .map_err(|e| pwreset_http::error_chain(&e))
+        .map_err(anyhow::Error::from)
         .and_then(|limiter| {
             actix_web::rt::System::new()
                 .block_on(async move { limiter.ping().await })
-                .map_err(|e| pwreset_http::error_chain(&e))
+                .map_err(anyhow::Error::from)
         })
         .map(|()| format!("{} answers", pwreset_infra::redact::url_password(url)));
         checks.push(("redis", redis));
@@ -808,29 +815,25 @@ fn connections(config: &Config) -> Vec<(&'static str, Result<String, String>)> {
 fn find_user(
     wired: &crate::wiring::Wired,
     user: &UserRef,
-) -> Result<pwreset_domain::UserProfile, String> {
+) -> anyhow::Result<pwreset_domain::UserProfile> {
     let id = match (&user.email, &user.id) {
         (Some(email), _) => {
-            let email = Email::parse(email).map_err(|e| format!("--email: {e}"))?;
+            let email = Email::parse(email).context("--email")?;
             wired
                 .ports
                 .users
-                .find_user_by_email(&email)
-                .map_err(|e| e.to_string())?
-                .ok_or("no user has this email address")?
+                .find_user_by_email(&email)?
+                .context("no user has this email address")?
                 .id
         }
-        (None, Some(public)) => {
-            wired.ports.ids.decode_user(public.trim()).ok_or("--id: not a user id of this site")?
-        }
-        (None, None) => return Err("name the user with --email or --id".into()),
+        (None, Some(public)) => wired
+            .ports
+            .ids
+            .decode_user(public.trim())
+            .context("--id: not a user id of this site")?,
+        (None, None) => bail!("name the user with --email or --id"),
     };
-    wired
-        .ports
-        .users
-        .find_profile(id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "no such user".into())
+    wired.ports.users.find_profile(id)?.context("no such user")
 }
 
 fn list_users(
@@ -838,7 +841,7 @@ fn list_users(
     status: Option<StatusArg>,
     limit: usize,
     after: Option<&str>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     #[derive(Serialize)]
     struct Page {
         users: Vec<UserResponse>,
@@ -847,11 +850,14 @@ fn list_users(
     let wired = wire(config, Schema::Require)?;
     let after = after
         .map(|public| {
-            wired.ports.ids.decode_user(public.trim()).ok_or("--after: not a user id of this site")
+            wired
+                .ports
+                .ids
+                .decode_user(public.trim())
+                .context("--after: not a user id of this site")
         })
         .transpose()?;
-    let profiles =
-        wired.store.list_users(status.map(Into::into), after, limit).map_err(|e| e.to_string())?;
+    let profiles = wired.store.list_users(status.map(Into::into), after, limit)?;
     let next = (profiles.len() == limit)
         .then(|| profiles.last().map(|p| wired.ports.ids.encode_user(p.user.id)))
         .flatten();
@@ -862,7 +868,7 @@ fn list_users(
     print_json(&Page { users, next })
 }
 
-fn list_outbox(config: &Config, status: OutboxStatusArg, limit: usize) -> Result<(), String> {
+fn list_outbox(config: &Config, status: OutboxStatusArg, limit: usize) -> anyhow::Result<()> {
     #[derive(Serialize)]
     struct Message {
         id: i64,
@@ -883,8 +889,7 @@ fn list_outbox(config: &Config, status: OutboxStatusArg, limit: usize) -> Result
     let time = |t: chrono::NaiveDateTime| t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true);
     let messages: Vec<Message> = wired
         .store
-        .outbox_list(state, limit)
-        .map_err(|e| e.to_string())?
+        .outbox_list(state, limit)?
         .into_iter()
         .map(|m| Message {
             id: m.id,
@@ -900,11 +905,10 @@ fn list_outbox(config: &Config, status: OutboxStatusArg, limit: usize) -> Result
     print_json(&serde_json::json!({ "messages": messages }))
 }
 
-fn sweep(config: &Config) -> Result<(), String> {
+fn sweep(config: &Config) -> anyhow::Result<()> {
     let wired = wire(config, Schema::Require)?;
     let report =
-        pwreset_http::runtime::sweep_once(&*wired.store, &*wired.ports.clock, config.retention)
-            .map_err(|e| e.to_string())?;
+        pwreset_http::runtime::sweep_once(&*wired.store, &*wired.ports.clock, config.retention)?;
     print_json(&serde_json::json!({ "tokens": report.tokens, "mails": report.mails }))
 }
 
@@ -924,22 +928,19 @@ fn list_audit(
     user: Option<&str>,
     since: &str,
     limit: usize,
-) -> Result<(), String> {
-    let since = crate::duration::parse(since).map_err(|e| format!("--since: {e}"))?;
+) -> anyhow::Result<()> {
+    let since = crate::duration::parse(since).map_err(|e| anyhow!("--since: {e}"))?;
     let wired = wire(config, Schema::Require)?;
     let ids = &wired.ports.ids;
     let user = user
         .map(|public| {
-            ids.decode_user(public).ok_or_else(|| format!("--user: {public:?} is not a user id"))
+            ids.decode_user(public).with_context(|| format!("--user: {public:?} is not a user id"))
         })
         .transpose()?;
     let since = wired.ports.clock.now()
-        - chrono::Duration::from_std(since).map_err(|_| "--since: too long".to_owned())?;
-    let records = wired
-        .ports
-        .audit
-        .list(&pwreset_domain::ports::AuditQuery { user, since, limit })
-        .map_err(|e| e.to_string())?;
+        - chrono::Duration::from_std(since).map_err(|_| anyhow!("--since: too long"))?;
+    let records =
+        wired.ports.audit.list(&pwreset_domain::ports::AuditQuery { user, since, limit })?;
     let lines: Vec<AuditLine> = records
         .into_iter()
         .map(|r| AuditLine {

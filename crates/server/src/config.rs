@@ -665,10 +665,9 @@ impl Config {
                     format!("must be a whole number above 0, got {raw:?}"),
                 )
             })?,
-            // One core is left to request handling: hashing must not starve it.
-            None => {
-                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
-            }
+            // Every core: hashing threads run at a lower priority, so request
+            // handling still gets the CPU whenever it wants it.
+            None => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         };
 
         let token_ttl = match get("PWRESET_TOKEN_TTL") {

@@ -27,8 +27,17 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pwreset: {e}");
+            // The whole chain, outermost first: "context: cause: root cause".
+            eprintln!("pwreset: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error whose message already spells out its cause (pwreset-infra's
+/// `DbError`, `SaltSetupError` and `MailConfigError`, pwreset-cloudreve's
+/// `OpenError`) as that message alone: kept with its source, `{:#}` would
+/// print the cause twice.
+fn spelled_out(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::msg(e.to_string())
 }

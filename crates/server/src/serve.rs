@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
 use pwreset_domain::Language;
 use pwreset_domain::usecases::{LinkPolicy, RetryPolicy};
 use pwreset_http::runtime::{Runtime, RuntimeSettings};
@@ -16,28 +17,32 @@ use pwreset_http::{
 use pwreset_infra::{RedisLimiter, RedisSettings};
 
 use crate::config::Config;
-use crate::ops::{HashWaits, Probe};
+use crate::ops::Probe;
+use crate::spelled_out;
 use crate::wiring::{Schema, wire};
 
 /// Most connections to Redis one instance opens (each is multiplexed: every
 /// request in flight shares them).
 const REDIS_POOL_SIZE: usize = 8;
 
+/// How long a reset may wait for a hashing thread before answering "busy".
+const HASH_WAIT: Duration = Duration::from_secs(10);
+
 /// How long in-flight requests may finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests
 /// and stops the mail worker.
-pub fn serve(config: Config) -> Result<(), String> {
+pub fn serve(config: Config) -> anyhow::Result<()> {
     let schema = if config.migrate_on_start { Schema::Migrate } else { Schema::Require };
     let mut wired = wire(&config, schema)?;
     // In Cloudreve mode the Cloudreve's settings fill in what was not set.
     let config = wired.config.clone();
     let refusals = wired.buffer_refusals()?;
     let metrics = Arc::new(Metrics::default());
-    wired.hasher.observe_with(Arc::new(HashWaits(metrics.clone())));
     let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
-        .map_err(|e| format!("PWRESET_MAIL: {e}"))?;
+        .map_err(spelled_out)
+        .context("PWRESET_MAIL")?;
     let retry = RetryPolicy {
         max_attempts: config.mail_max_attempts,
         first_retry: config.mail_retry_base,
@@ -57,9 +62,9 @@ pub fn serve(config: Config) -> Result<(), String> {
         },
         metrics.clone(),
     )
-    .map_err(|e| format!("cannot start the mail worker and sweeper: {e}"))?;
+    .context("cannot start the mail worker and sweeper")?;
 
-    let ttl = chrono::Duration::from_std(config.token_ttl).map_err(|e| e.to_string())?;
+    let ttl = chrono::Duration::from_std(config.token_ttl)?;
     let settings = ApiSettings {
         prefix: config.api_prefix.clone(),
         debug: config.debug,
@@ -79,6 +84,10 @@ pub fn serve(config: Config) -> Result<(), String> {
         // than a connection checkout may.
         storage_threads: wired.store.pool().max_size() as usize,
         storage_wait: wired.store.pool().connection_timeout(),
+        // Hashing on at most PWRESET_BCRYPT_CONCURRENCY threads, whichever
+        // hasher the accounts use.
+        hash_threads: config.bcrypt_concurrency,
+        hash_wait: HASH_WAIT,
         pages: PageSettings {
             site_name: config.site_name.clone(),
             login_url: config.login_url.clone(),
@@ -88,7 +97,6 @@ pub fn serve(config: Config) -> Result<(), String> {
     };
     let probe = Probe {
         store: wired.store.clone(),
-        hasher: wired.hasher.clone(),
         refusals: refusals.clone(),
         pending: std::sync::Mutex::new(None),
     };
@@ -104,7 +112,7 @@ pub fn serve(config: Config) -> Result<(), String> {
             timeout: config.redis_timeout,
             pool_size: REDIS_POOL_SIZE,
         })
-        .map_err(|e| format!("PWRESET_REDIS_URL: {}", pwreset_http::error_chain(&e)))?;
+        .context("PWRESET_REDIS_URL")?;
         tracing::info!(
             redis = %pwreset_infra::redact::url_password(url),
             prefix = %config.redis_prefix,
@@ -127,7 +135,7 @@ pub fn serve(config: Config) -> Result<(), String> {
                 pwa_theme_color: config.pwa_theme_color.clone(),
                 pwa_background_color: config.pwa_background_color.clone(),
             })
-            .map_err(|e| format!("PWRESET_FRONTEND_DIR: cannot load {}: {e}", dir.display()))?,
+            .with_context(|| format!("PWRESET_FRONTEND_DIR: cannot load {}", dir.display()))?,
         )),
         None => None,
     };
@@ -178,7 +186,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         .client_request_timeout(Duration::from_secs(10))
         .keep_alive(Duration::from_secs(30))
         .bind(&config.bind)
-        .map_err(|e| format!("PWRESET_BIND: cannot listen on {}: {e}", config.bind))?;
+        .with_context(|| format!("PWRESET_BIND: cannot listen on {}", config.bind))?;
         for addr in server.addrs() {
             tracing::info!(
                 address = %addr,
@@ -201,7 +209,7 @@ pub fn serve(config: Config) -> Result<(), String> {
                 .shutdown_timeout(SHUTDOWN_GRACE_SECS)
                 .client_request_timeout(Duration::from_secs(10))
                 .bind(ops_bind)
-                .map_err(|e| format!("PWRESET_OPS_BIND: cannot listen on {ops_bind}: {e}"))?;
+                .with_context(|| format!("PWRESET_OPS_BIND: cannot listen on {ops_bind}"))?;
                 for addr in ops.addrs() {
                     tracing::info!(address = %addr, "operations endpoints listening");
                 }
@@ -212,10 +220,11 @@ pub fn serve(config: Config) -> Result<(), String> {
         match ops {
             Some(ops) => {
                 let (api, ops) = futures_join(server.run(), ops).await;
-                api.and(ops).map_err(|e| e.to_string())
+                api.and(ops)?;
             }
-            None => server.run().await.map_err(|e| e.to_string()),
+            None => server.run().await?,
         }
+        anyhow::Ok(())
     });
     runtime.stop(Duration::from_secs(SHUTDOWN_GRACE_SECS));
     refusals.close(Duration::from_secs(SHUTDOWN_GRACE_SECS));

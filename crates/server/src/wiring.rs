@@ -1,8 +1,8 @@
 //! The composition root: concrete adapters behind the domain's ports.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use anyhow::{Context as _, bail};
 use pwreset_domain::Language;
 use pwreset_domain::ports::{MailComposer, PasswordHasher, Ports};
 use pwreset_infra::audit::BufferedAuditLog;
@@ -14,9 +14,7 @@ use tracing_subscriber::EnvFilter;
 use pwreset_infra::mail::MailTarget;
 
 use crate::config::{AccountsMode, Config, LogFormat};
-
-/// How long a reset may wait for a bcrypt slot before answering "busy".
-const HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::spelled_out;
 
 /// Logs go to stderr (stdout is for the commands' JSON). `RUST_LOG` overrides
 /// the level. Lines are handed to a writer thread, so a request never waits
@@ -46,8 +44,6 @@ pub fn init_tracing(
 /// Cloudreve's own settings fill what was not set explicitly).
 pub struct Wired {
     pub store: Arc<DieselStore>,
-    /// bcrypt's queue, for metrics (idle in Cloudreve mode).
-    pub hasher: Arc<BcryptHasher>,
     pub ports: Ports,
     pub config: Config,
 }
@@ -60,19 +56,19 @@ const AUDIT_BATCH: usize = 500;
 impl Wired {
     /// Sends high-volume audit events (refusals, rate-limit hits) through a
     /// batching writer, for the server. Close it at shutdown.
-    pub fn buffer_refusals(&mut self) -> Result<Arc<BufferedAuditLog>, String> {
+    pub fn buffer_refusals(&mut self) -> anyhow::Result<Arc<BufferedAuditLog>> {
         let buffered = BufferedAuditLog::spawn(self.store.clone(), AUDIT_QUEUE, AUDIT_BATCH)
-            .map_err(|e| format!("cannot start the audit writer: {e}"))?;
+            .context("cannot start the audit writer")?;
         let buffered = Arc::new(buffered);
         self.ports.refusals = buffered.clone();
         Ok(buffered)
     }
 }
 
-fn migrate_or_require(store: &DieselStore, schema: Schema) -> Result<(), String> {
+fn migrate_or_require(store: &DieselStore, schema: Schema) -> anyhow::Result<()> {
     match schema {
         Schema::Migrate => {
-            let applied = store.migrate().map_err(|e| e.to_string())?;
+            let applied = store.migrate().map_err(spelled_out)?;
             if !applied.is_empty() {
                 tracing::info!(migrations = ?applied, "database migrated");
             }
@@ -101,35 +97,31 @@ fn not_migrated(what: &str) -> String {
 }
 
 /// Fails unless every migration of the store's table set is applied.
-fn require_current(store: &DieselStore) -> Result<(), String> {
+fn require_current(store: &DieselStore) -> anyhow::Result<()> {
     let pending: Vec<String> = store
         .migration_status()
-        .map_err(|e| e.to_string())?
+        .map_err(spelled_out)?
         .into_iter()
         .filter(|m| !m.applied)
         .map(|m| m.name)
         .collect();
-    if pending.is_empty() {
-        Ok(())
-    } else {
-        Err(not_migrated(&format!("{} pending: {}", pending.len(), pending.join(", "))))
+    if !pending.is_empty() {
+        bail!(not_migrated(&format!("{} pending: {}", pending.len(), pending.join(", "))));
     }
+    Ok(())
 }
 
 /// Connects to the database, applies pending migrations (or, with
 /// [`Schema::Require`], refuses to go on while some are pending), settles
 /// the hashid salt and builds the ports.
-pub fn wire(config: &Config, schema: Schema) -> Result<Wired, String> {
+pub fn wire(config: &Config, schema: Schema) -> anyhow::Result<Wired> {
     if schema == Schema::Require
         && let pwreset_infra::DatabaseUrl::Sqlite(path) = &config.database_url
         && !path.exists()
     {
-        return Err(not_migrated(&format!("{} does not exist", path.display())));
+        bail!(not_migrated(&format!("{} does not exist", path.display())));
     }
-    let hasher =
-        BcryptHasher::new(config.bcrypt_cost, config.bcrypt_concurrency, HASH_QUEUE_TIMEOUT)
-            .map_err(|e| format!("PWRESET_BCRYPT_COST: {e}"))?;
-    let hasher = Arc::new(hasher);
+    let hasher = BcryptHasher::new(config.bcrypt_cost).context("PWRESET_BCRYPT_COST")?;
     let language = Language::from_tag(&config.default_language).unwrap_or(Language::EnUs);
     let options = config.pool_options();
     let (store, salt, config, mail, passwords): (
@@ -141,22 +133,21 @@ pub fn wire(config: &Config, schema: Schema) -> Result<Wired, String> {
     ) = match config.accounts {
         AccountsMode::Pwreset => {
             let store =
-                DieselStore::connect(&config.database_url, &options).map_err(|e| e.to_string())?;
+                DieselStore::connect(&config.database_url, &options).map_err(spelled_out)?;
             migrate_or_require(&store, schema)?;
-            let salt = store
-                .ensure_hashid_salt(config.hashid_salt.as_deref())
-                .map_err(|e| e.to_string())?;
+            let salt =
+                store.ensure_hashid_salt(config.hashid_salt.as_deref()).map_err(spelled_out)?;
             let mail = Arc::new(TemplateComposer::with_templates(
                 config.site_name.clone(),
                 language,
                 config.mail_templates.clone(),
             ));
-            (Arc::new(store), salt, config.clone(), mail, hasher.clone())
+            (Arc::new(store), salt, config.clone(), mail, Arc::new(hasher))
         }
         AccountsMode::Cloudreve => {
             let env = |name: &str| std::env::var(name).ok();
             let site = pwreset_cloudreve::open_unmigrated(&config.database_url, &options, &env)
-                .map_err(|e| e.to_string())?;
+                .map_err(spelled_out)?;
             migrate_or_require(&site.store, schema)?;
             let config = adopt_cloudreve(config, &site.settings)?;
             let own = TemplateComposer::with_templates(
@@ -192,7 +183,7 @@ pub fn wire(config: &Config, schema: Schema) -> Result<Wired, String> {
             (site.store, salt, config, composer, Arc::new(pwreset_cloudreve::CloudreveHasher))
         }
     };
-    let ids = HashidCodec::new(&salt).map_err(|e| e.to_string())?;
+    let ids = HashidCodec::new(&salt)?;
     let ports = Ports {
         users: store.clone(),
         tokens: store.clone(),
@@ -204,7 +195,7 @@ pub fn wire(config: &Config, schema: Schema) -> Result<Wired, String> {
         random: Arc::new(OsRandom),
         ids: Arc::new(ids),
     };
-    Ok(Wired { store, hasher, ports, config })
+    Ok(Wired { store, ports, config })
 }
 
 /// The configuration with a Cloudreve's settings in the places pwreset's own
@@ -213,12 +204,13 @@ pub fn wire(config: &Config, schema: Schema) -> Result<Wired, String> {
 pub fn adopt_cloudreve(
     config: &Config,
     site: &pwreset_cloudreve::SiteSettings,
-) -> Result<Config, String> {
+) -> anyhow::Result<Config> {
     let mut config = config.clone();
     if config.hashid_salt.as_ref().is_some_and(|salt| *salt != site.hash_id_salt) {
-        return Err("PWRESET_HASHID_SALT differs from the Cloudreve's hash_id_salt: every \
-                    link would name the wrong user. Unset it"
-            .into());
+        bail!(
+            "PWRESET_HASHID_SALT differs from the Cloudreve's hash_id_salt: every \
+             link would name the wrong user. Unset it"
+        );
     }
     if !config.explicit.site_url {
         if let Some(url) = &site.site_url {
@@ -239,12 +231,12 @@ pub fn adopt_cloudreve(
         config.site_name = name.trim().to_owned();
     }
     if !config.explicit.mail {
-        let url = site.smtp.url().ok_or(
+        let url = site.smtp.url().context(
             "the Cloudreve has no mail server configured (smtpHost); configure one in its \
              admin panel or set PWRESET_MAIL",
         )?;
         config.mail =
-            MailTarget::parse(&url).map_err(|e| format!("Cloudreve's SMTP settings: {e}"))?;
+            MailTarget::parse(&url).map_err(spelled_out).context("Cloudreve's SMTP settings")?;
     }
     if !config.explicit.mail_from {
         config.mail_from =

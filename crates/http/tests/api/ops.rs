@@ -7,7 +7,7 @@ use crate::support::*;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{App, test};
-use pwreset_http::{Gauge, OpsProbe, security_headers};
+use pwreset_http::{OpsProbe, Reading, security_headers};
 use serde_json::{Value, json};
 
 struct Probe {
@@ -23,8 +23,11 @@ impl OpsProbe for Probe {
         }
     }
 
-    fn gauges(&self) -> Vec<Gauge> {
-        vec![Gauge { name: "pwreset_outbox_pending", help: "Emails waiting.", value: 3.0 }]
+    fn readings(&self) -> Vec<Reading> {
+        vec![
+            Reading::gauge("pwreset_outbox_pending", "Emails waiting.", 3.0),
+            Reading::counter("pwreset_audit_dropped_total", "Audit events dropped.", 0.0),
+        ]
     }
 }
 
@@ -115,6 +118,41 @@ async fn health_readiness_metrics_and_headers() {
         !text.contains(&secret) && !text.contains("jane@example.com"),
         "labels carry no secrets or addresses"
     );
+    assert_series_types(&text);
+}
+
+/// Every series `/metrics` exposes, with its Prometheus type: a count is a
+/// counter (named `_total`), a latency a histogram (`_seconds`), the rest
+/// gauges. Nothing exposed is missing here, and nothing here is missing.
+fn assert_series_types(text: &str) {
+    let expected = [
+        ("pwreset_http_requests_total", "counter"),
+        ("pwreset_http_request_duration_seconds", "histogram"),
+        ("pwreset_resets_total", "counter"),
+        ("pwreset_link_requests_total", "counter"),
+        ("pwreset_rate_limited_total", "counter"),
+        ("pwreset_rate_limit_fallbacks_total", "counter"),
+        ("pwreset_mail_deliveries_total", "counter"),
+        ("pwreset_bcrypt_queue_wait_seconds", "histogram"),
+        ("pwreset_outbox_pending", "gauge"),
+        ("pwreset_audit_dropped_total", "counter"),
+        ("pwreset_bcrypt_in_flight", "gauge"),
+        ("pwreset_bcrypt_waiting", "gauge"),
+    ];
+    let exposed: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split_once(' ').expect("# TYPE name type"))
+        .collect();
+    let mut sorted_expected = expected.to_vec();
+    sorted_expected.sort_unstable();
+    let mut sorted_exposed = exposed.clone();
+    sorted_exposed.sort_unstable();
+    assert_eq!(sorted_exposed, sorted_expected, "{text}");
+    for (name, kind) in exposed {
+        assert_eq!(name.ends_with("_total"), kind == "counter", "{name} is a {kind}");
+        assert_eq!(name.ends_with("_seconds"), kind == "histogram", "{name} is a {kind}");
+    }
 }
 
 /// The public listener's set: health and readiness, and no `/metrics` (it

@@ -285,6 +285,72 @@ async fn database_failure_is_50001_with_detail_only_in_debug() {
     assert!(body["error"].as_str().unwrap().contains("Connection refused"), "{body}");
 }
 
+/// Log lines, as the fmt subscriber writes them.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[actix_web::test]
+async fn what_storage_and_hashing_log_carries_the_requests_correlation_id() {
+    let w = World::new();
+    w.user("logs@example.com");
+    let (id, secret) = w.link("logs@example.com");
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _scope = tracing::subscriber::set_default(subscriber);
+
+    // A store that logs while it fails: the storage lane's side.
+    let mut tokens = MockResetStore::new();
+    tokens.expect_find_token().returning(|_| {
+        tracing::warn!(thread = std::thread::current().name(), "storage-side line");
+        Err(StoreError::msg("could not connect to server: Connection refused"))
+    });
+    let ports = Ports { tokens: Arc::new(tokens), ..w.ports.clone() };
+    let app = app(web::Data::new(ApiState::new(&ports, settings()))).await;
+    let body = json!({"password": NEW_PASSWORD, "secret": secret});
+    let storage = Uuid::new_v4().to_string();
+    let answer =
+        send(&app, patch(&id, &body).insert_header(("X-Cr-Correlation-Id", storage.as_str())))
+            .await;
+    assert_failure(&answer, 50001);
+
+    // A hasher that logs while it fails: the hashing lane's side.
+    let mut hasher = MockPasswordHasher::new();
+    hasher.expect_hash().returning(|_| {
+        tracing::warn!(thread = std::thread::current().name(), "hashing-side line");
+        Err(HashError::Failed("cost not allowed".into()))
+    });
+    let ports = Ports { hasher: Arc::new(hasher), ..w.ports.clone() };
+    let app = self::app(web::Data::new(ApiState::new(&ports, settings()))).await;
+    let hashing = Uuid::new_v4().to_string();
+    let answer =
+        send(&app, patch(&id, &body).insert_header(("X-Cr-Correlation-Id", hashing.as_str())))
+            .await;
+    assert_failure(&answer, 50005);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = |needle: &str| {
+        log.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}: {log}"))
+    };
+    let stored = line("storage-side line");
+    assert!(stored.contains(&format!("correlation_id={storage}")), "{stored}");
+    assert!(stored.contains("pwreset-db-"), "logged on a storage thread: {stored}");
+    let hashed = line("hashing-side line");
+    assert!(hashed.contains(&format!("correlation_id={hashing}")), "{hashed}");
+    assert!(hashed.contains("pwreset-hash-"), "logged on a hashing thread: {hashed}");
+}
+
 #[actix_web::test]
 async fn hasher_failure_is_50005_and_nothing_changes() {
     let w = World::new();

@@ -16,10 +16,7 @@ fn password_is(env: &Env, email: &str, password: &str) -> bool {
     let url = DatabaseUrl::parse(&env.database_url).unwrap();
     let store = DieselStore::connect(&url, &PoolOptions::for_backend(url.backend())).unwrap();
     let user = store.find_user_by_email(&Email::parse(email).unwrap()).unwrap().unwrap();
-    BcryptHasher::new(4, 1, Duration::from_secs(5))
-        .unwrap()
-        .verify(password, &user.password_hash)
-        .unwrap()
+    BcryptHasher::new(4).unwrap().verify(password, &user.password_hash).unwrap()
 }
 
 fn emails_in_outbox(env: &Env) -> usize {

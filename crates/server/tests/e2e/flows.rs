@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::Env;
+use crate::support::{Env, http};
 use chrono::{DateTime, Utc};
 use pwreset_domain::Email;
 use pwreset_domain::ports::{PasswordHasher, UserStore};
@@ -18,7 +18,7 @@ fn stored_password_is(env: &Env, email: &str, password: &str) -> bool {
     let url = DatabaseUrl::parse(&env.database_url).unwrap();
     let store = DieselStore::connect(&url, &PoolOptions::for_backend(url.backend())).unwrap();
     let user = store.find_user_by_email(&Email::parse(email).unwrap()).unwrap().unwrap();
-    let hasher = Arc::new(BcryptHasher::new(4, 1, Duration::from_secs(5)).unwrap());
+    let hasher = Arc::new(BcryptHasher::new(4).unwrap());
     assert!(user.password_hash.expose().starts_with("$2b$04$"));
     hasher.verify(password, &user.password_hash).unwrap()
 }
@@ -301,9 +301,9 @@ fn a_frontend_build_takes_over_the_site_root_and_session_pages() {
     env.set("PWRESET_FRONTEND_DIR", build.to_str().unwrap());
     env.set("PWRESET_SITE_NAME", "Drive");
     let server = env.serve();
-    let get = |path: &str| ureq::get(&format!("{}{path}", server.base)).call().expect("HTTP 200");
+    let get = |path: &str| http::get_ok(&format!("{}{path}", server.base));
     for path in ["/", "/session/reset?id=a&secret=b", "/session/forgot"] {
-        let page = get(path).into_string().unwrap();
+        let page = get(path).body;
         assert_eq!(
             page, "<title>Drive</title><div id=app></div>",
             "{path}: the app's index, not pwreset's page"
@@ -311,7 +311,7 @@ fn a_frontend_build_takes_over_the_site_root_and_session_pages() {
     }
     let asset = get("/assets/index-4f9a2b1c.js");
     assert_eq!(asset.header("cache-control"), Some("public, max-age=31536000, immutable"));
-    let basic: serde_json::Value = get("/api/v4/site/config/basic").into_json().unwrap();
+    let basic = get("/api/v4/site/config/basic").json();
     assert_eq!(basic["data"]["title"], "Drive");
     // Raw requests: an HTTP client would normalise these paths before sending.
     let addr = server.base.trim_start_matches("http://").to_owned();
@@ -374,9 +374,9 @@ fn health_readiness_and_metrics_of_the_real_server() {
     let ops_port = crate::support::smtp::free_port();
     env.set("PWRESET_OPS_BIND", &format!("127.0.0.1:{ops_port}"));
     let server = env.serve();
-    let get = |path: &str| ureq::get(&format!("{}{path}", server.base)).call().expect("HTTP 200");
-    assert_eq!(get("/healthz").into_string().unwrap(), r#"{"status":"ok"}"#);
-    assert_eq!(get("/readyz").into_string().unwrap(), r#"{"status":"ready"}"#);
+    let get = |path: &str| http::get_ok(&format!("{}{path}", server.base));
+    assert_eq!(get("/healthz").body, r#"{"status":"ok"}"#);
+    assert_eq!(get("/readyz").body, r#"{"status":"ready"}"#);
     let health = get("/healthz");
     for (header, value) in [
         ("x-content-type-options", "nosniff"),
@@ -386,14 +386,12 @@ fn health_readiness_and_metrics_of_the_real_server() {
         assert_eq!(health.header(header), Some(value), "{header}");
     }
     // /metrics tells outcomes of link requests apart: never on the public listener.
-    let public = ureq::get(&format!("{}/metrics", server.base)).call();
-    assert!(matches!(public, Err(ureq::Error::Status(404, _))), "{public:?}");
+    let public = http::get(&format!("{}/metrics", server.base)).unwrap();
+    assert_eq!(public.status, 404, "{public:?}");
 
-    let ops = |path: &str| {
-        ureq::get(&format!("http://127.0.0.1:{ops_port}{path}")).call().expect("HTTP 200")
-    };
-    assert_eq!(ops("/readyz").into_string().unwrap(), r#"{"status":"ready"}"#);
-    let metrics = ops("/metrics").into_string().unwrap();
+    let ops = |path: &str| http::get_ok(&format!("http://127.0.0.1:{ops_port}{path}"));
+    assert_eq!(ops("/readyz").body, r#"{"status":"ready"}"#);
+    let metrics = ops("/metrics").body;
     for name in [
         "pwreset_db_pool_connections ",
         "pwreset_outbox_pending 0",
@@ -402,8 +400,8 @@ fn health_readiness_and_metrics_of_the_real_server() {
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
-    let api = ureq::get(&format!("http://127.0.0.1:{ops_port}/api/v4/openapi.json")).call();
-    assert!(matches!(api, Err(ureq::Error::Status(404, _))), "the API is not on the ops listener");
+    let api = http::get(&format!("http://127.0.0.1:{ops_port}/api/v4/openapi.json")).unwrap();
+    assert_eq!(api.status, 404, "the API is not on the ops listener");
 }
 
 #[test]

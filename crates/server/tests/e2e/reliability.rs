@@ -5,9 +5,9 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use crate::support::Env;
 use crate::support::proxy::Proxy;
 use crate::support::smtp::SmtpSink;
+use crate::support::{Env, http};
 use pwreset_domain::ports::{PasswordHasher, ResetStore, UserStore};
 use pwreset_domain::{Email, ResetSecret};
 use pwreset_infra::db::PoolOptions;
@@ -19,7 +19,7 @@ fn store(env: &Env) -> DieselStore {
 }
 
 fn hasher() -> BcryptHasher {
-    BcryptHasher::new(4, 2, Duration::from_secs(10)).unwrap()
+    BcryptHasher::new(4).unwrap()
 }
 
 fn password_is(store: &DieselStore, email: &str, password: &str) -> bool {
@@ -35,12 +35,12 @@ const WITHIN_STORAGE_WAIT: Duration = Duration::from_millis(7500);
 /// PATCH a reset; the envelope's code, or None when the server did not answer.
 fn reset(base: &str, id: &str, password: &str, secret: &str) -> Option<i64> {
     let body = serde_json::json!({"password": password, "secret": secret}).to_string();
-    let response = ureq::request("PATCH", &format!("{base}/api/v4/user/reset/{id}"))
-        .timeout(Duration::from_secs(30))
-        .set("Content-Type", "application/json")
-        .send_string(&body)
-        .ok()?;
-    let envelope: serde_json::Value = serde_json::from_str(&response.into_string().ok()?).ok()?;
+    let url = format!("{base}/api/v4/user/reset/{id}");
+    let response = http::send_json("PATCH", &url, &[], &body, Duration::from_secs(30)).ok()?;
+    if response.status != 200 {
+        return None;
+    }
+    let envelope: serde_json::Value = serde_json::from_str(&response.body).ok()?;
     envelope["code"].as_i64()
 }
 
@@ -130,10 +130,8 @@ fn crash_safety(mut env: Env) {
             for i in 0..USERS * 4 {
                 let body = serde_json::json!({"email": format!("crash{}@example.com", i % USERS)})
                     .to_string();
-                let _ = ureq::post(&format!("{base}/api/v4/user/reset"))
-                    .timeout(Duration::from_secs(5))
-                    .set("Content-Type", "application/json")
-                    .send_string(&body);
+                let url = format!("{base}/api/v4/user/reset");
+                let _ = http::send_json("POST", &url, &[], &body, Duration::from_secs(5));
             }
         })
     };
@@ -203,14 +201,7 @@ fn a_database_outage_is_survived() {
     env.set("PWRESET_DATABASE_URL", &proxy.url(&env.database_url));
     let server = env.serve();
     // The HTTP status of a GET (0 when nothing answered).
-    let get = |path: &str| match ureq::get(&format!("{}{path}", server.base))
-        .timeout(Duration::from_secs(30))
-        .call()
-    {
-        Ok(response) => response.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(_) => 0,
-    };
+    let get = |path: &str| http::get(&format!("{}{path}", server.base)).map_or(0, |r| r.status);
 
     assert_eq!(get("/readyz"), 200);
 
@@ -219,13 +210,11 @@ fn a_database_outage_is_survived() {
         let started = Instant::now();
         let body =
             serde_json::json!({"password": "brand-new-password", "secret": secret}).to_string();
-        let response = ureq::request("PATCH", &format!("{}/api/v4/user/reset/{id}", server.base))
-            .timeout(Duration::from_secs(30))
-            .set("Content-Type", "application/json")
-            .send_string(&body)
+        let url = format!("{}/api/v4/user/reset/{id}", server.base);
+        let response = http::send_json("PATCH", &url, &[], &body, Duration::from_secs(30))
             .expect("an envelope, not a dropped connection");
-        let envelope: serde_json::Value =
-            serde_json::from_str(&response.into_string().unwrap()).unwrap();
+        assert_eq!(response.status, 200, "{}", response.body);
+        let envelope = response.json();
         assert_eq!(envelope["code"], 50001, "{envelope}");
         assert_eq!(envelope["correlation_id"].as_str().unwrap().len(), 36);
         assert!(
@@ -234,12 +223,17 @@ fn a_database_outage_is_survived() {
             started.elapsed()
         );
     }
-    let post = ureq::post(&format!("{}/api/v4/user/reset", server.base))
-        .timeout(Duration::from_secs(30))
-        .set("Content-Type", "application/json")
-        .send_string(r#"{"email":"outage@example.com"}"#)
-        .unwrap();
-    let envelope: serde_json::Value = serde_json::from_str(&post.into_string().unwrap()).unwrap();
+    let url = format!("{}/api/v4/user/reset", server.base);
+    let post = http::send_json(
+        "POST",
+        &url,
+        &[],
+        r#"{"email":"outage@example.com"}"#,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(post.status, 200, "{}", post.body);
+    let envelope = post.json();
     assert_eq!(envelope["code"], 50001, "{envelope}");
     assert_eq!(get("/readyz"), 503, "not ready during the outage");
     assert_eq!(get("/healthz"), 200, "the process is fine");

@@ -9,7 +9,7 @@ const SEED: &str = include_str!("../../../../../docs/seed/reset-password-via-tem
 fn openapi() -> Value {
     let start = SEED.find("```yaml").expect("yaml block") + "```yaml".len();
     let end = start + SEED[start..].find("```").expect("end of yaml block");
-    serde_yaml::from_str(&SEED[start..end]).expect("seed yaml parses")
+    serde_saphyr::from_str(&SEED[start..end]).expect("seed yaml parses")
 }
 
 /// OpenAPI 3.0 → JSON Schema: `nullable` becomes a `null` type (and enum

@@ -59,7 +59,7 @@ pub struct World {
 impl World {
     pub fn new() -> Self {
         let store = Arc::new(MemoryStore::new());
-        let hasher = Arc::new(BcryptHasher::new(4, 4, StdDuration::from_secs(30)).unwrap());
+        let hasher = Arc::new(BcryptHasher::new(4).unwrap());
         let clock = Arc::new(TestClock(Mutex::new(Utc::now().trunc_subsecs(6))));
         let ports = Ports {
             users: store.clone(),

@@ -3,6 +3,7 @@
 //! PostgreSQL database when `PWRESET_TEST_POSTGRES_URL` is set).
 
 pub mod browser;
+pub mod http;
 pub mod proxy;
 pub mod redis;
 pub mod smtp;
@@ -240,40 +241,43 @@ impl Server {
     pub fn request_link(&self, email: &str) -> serde_json::Value {
         let url = format!("{}/api/v4/user/reset", self.base);
         let body = serde_json::json!({ "email": email }).to_string();
-        let response = ureq::post(&url)
-            .set("Content-Type", "application/json")
-            .send_string(&body)
-            .expect("HTTP 200");
-        serde_json::from_str(&response.into_string().unwrap()).unwrap()
+        let response =
+            http::send_json("POST", &url, &[], &body, Duration::from_secs(30)).expect("an answer");
+        assert_eq!(response.status, 200, "{}", response.body);
+        response.json()
     }
 
     /// POST {prefix}/user/reset as the client `ip` (behind a trusted proxy):
     /// (HTTP status, envelope). Any answer that is not an envelope fails.
     pub fn request_link_as(&self, ip: &str, email: &str) -> (u16, serde_json::Value) {
         let body = serde_json::json!({ "email": email }).to_string();
-        let request = ureq::post(&format!("{}/api/v4/user/reset", self.base))
-            .timeout(Duration::from_secs(30))
-            .set("Content-Type", "application/json")
-            .set("X-Forwarded-For", ip);
-        envelope(request.send_string(&body))
+        let url = format!("{}/api/v4/user/reset", self.base);
+        envelope(http::send_json(
+            "POST",
+            &url,
+            &[("X-Forwarded-For", ip)],
+            &body,
+            Duration::from_secs(30),
+        ))
     }
 
     /// PATCH {prefix}/user/reset/{id} as the client `ip`: (HTTP status, envelope).
     pub fn reset_as(&self, ip: &str, public_id: &str, secret: &str) -> (u16, serde_json::Value) {
         let body = serde_json::json!({"password": "n3w-Passw0rd!", "secret": secret}).to_string();
-        let request =
-            ureq::request("PATCH", &format!("{}/api/v4/user/reset/{public_id}", self.base))
-                .timeout(Duration::from_secs(30))
-                .set("Content-Type", "application/json")
-                .set("X-Forwarded-For", ip);
-        envelope(request.send_string(&body))
+        let url = format!("{}/api/v4/user/reset/{public_id}", self.base);
+        envelope(http::send_json(
+            "PATCH",
+            &url,
+            &[("X-Forwarded-For", ip)],
+            &body,
+            Duration::from_secs(30),
+        ))
     }
 
     /// GET a path on this server: (HTTP status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        match ureq::get(&format!("{}{path}", self.base)).timeout(Duration::from_secs(30)).call() {
-            Ok(r) => (r.status(), r.into_string().unwrap()),
-            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        match http::get(&format!("{}{path}", self.base)) {
+            Ok(r) => (r.status, r.body),
             Err(e) => panic!("GET {path}: {e}"),
         }
     }
@@ -288,15 +292,14 @@ impl Server {
     pub fn reset(&self, public_id: &str, password: &str, secret: &str) -> serde_json::Value {
         let url = format!("{}/api/v4/user/reset/{public_id}", self.base);
         let body = serde_json::json!({"password": password, "secret": secret}).to_string();
-        let response = ureq::request("PATCH", &url)
-            .set("Content-Type", "application/json")
-            .send_string(&body)
-            .expect("HTTP 200");
+        let response =
+            http::send_json("PATCH", &url, &[], &body, Duration::from_secs(30)).expect("an answer");
+        assert_eq!(response.status, 200, "{}", response.body);
         assert!(
             response.header("x-cr-correlation-id").is_some(),
             "correlation header on every answer"
         );
-        serde_json::from_str(&response.into_string().unwrap()).unwrap()
+        response.json()
     }
 }
 
@@ -308,14 +311,9 @@ impl Drop for Server {
 }
 
 /// (status, envelope) of an API answer; anything but an envelope panics.
-fn envelope(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("no answer: {e}"),
-    };
-    let status = response.status();
-    let text = response.into_string().unwrap();
+fn envelope(result: Result<http::Answer, ureq::Error>) -> (u16, serde_json::Value) {
+    let response = result.unwrap_or_else(|e| panic!("no answer: {e}"));
+    let (status, text) = (response.status, response.body);
     let body: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     assert!(body["code"].is_i64() && body["msg"].is_string(), "not an envelope: {text}");
