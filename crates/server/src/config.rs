@@ -437,9 +437,39 @@ impl Config {
         let file = file.map(load_file).transpose()?.unwrap_or_default();
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let secrets = read_secret_files(env)?;
-        Self::from_lookup(|name| {
+        let config = Self::from_lookup(|name| {
             env(name).or_else(|| secrets.get(name).cloned()).or_else(|| file.get(name).cloned())
-        })
+        })?;
+        config.check_environment()?;
+        Ok(config)
+    }
+
+    /// Checks the folders the settings name on this machine: the SQLite
+    /// file's and a `file:` mail folder must be writable (or creatable).
+    /// Parsing ([`Config::from_lookup`]) never touches the disk; this
+    /// creates and removes a probe file in each.
+    ///
+    /// # Errors
+    /// The setting whose folder cannot be written.
+    pub fn check_environment(&self) -> Result<(), ConfigError> {
+        if let DatabaseUrl::Sqlite(path) = &self.database_url {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            writable(dir).map_err(|e| {
+                bad("PWRESET_DATABASE_URL", format!("the folder of the SQLite file: {e}"))
+            })?;
+        }
+        // (In Cloudreve mode an unset PWRESET_MAIL means Cloudreve's SMTP
+        // server, so the default folder is never used.)
+        let default_replaced = self.accounts == AccountsMode::Cloudreve && !self.explicit.mail;
+        if let MailTarget::File(dir) = &self.mail
+            && !default_replaced
+        {
+            writable(dir).map_err(|e| bad("PWRESET_MAIL", e))?;
+        }
+        Ok(())
     }
 
     /// Every setting with its effective value, secrets hidden, for `config check`.
@@ -548,6 +578,8 @@ impl Config {
     }
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
+    /// Pure: it reads no file and writes none; [`Config::check_environment`]
+    /// looks at the folders the settings name.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
@@ -588,15 +620,6 @@ impl Config {
             }
         };
 
-        if let DatabaseUrl::Sqlite(path) = &database_url {
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            writable(dir).map_err(|e| {
-                bad("PWRESET_DATABASE_URL", format!("the folder of the SQLite file: {e}"))
-            })?;
-        }
         let bind = get("PWRESET_BIND").unwrap_or_else(|| DEFAULT_BIND.into()).trim().to_owned();
         if !bind.contains(':') {
             return Err(bad("PWRESET_BIND", format!("must be HOST:PORT, got {bind:?}")));
@@ -723,14 +746,6 @@ impl Config {
         };
         let mail = MailTarget::parse(&get("PWRESET_MAIL").unwrap_or_else(|| DEFAULT_MAIL.into()))
             .map_err(|e| bad("PWRESET_MAIL", e.to_string()))?;
-        // (In Cloudreve mode an unset PWRESET_MAIL means Cloudreve's SMTP
-        // server, so the default folder is never used.)
-        let default_replaced = accounts == AccountsMode::Cloudreve && !explicit.mail;
-        if let MailTarget::File(dir) = &mail
-            && !default_replaced
-        {
-            writable(dir).map_err(|e| bad("PWRESET_MAIL", e))?;
-        }
         let mail_from = get("PWRESET_MAIL_FROM")
             .map(|f| f.trim().to_owned())
             .unwrap_or_else(|| default_sender(&site_name, &site_url));
@@ -1080,10 +1095,39 @@ mod tests {
     use std::collections::HashMap;
     use std::path::PathBuf;
 
+    /// Parses `vars` and checks the folders they name, as the binary does.
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let config = parse_only(vars)?;
+        config.check_environment()?;
+        Ok(config)
+    }
+
+    fn parse_only(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> =
             vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn parsing_touches_no_disk_and_the_environment_check_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+        let mail = format!("file:{}/outbox", dir.path().display());
+        let vars = [("PWRESET_DATABASE_URL", db.as_str()), ("PWRESET_MAIL", mail.as_str())];
+        // A probe file would be created and removed: watch the folder's
+        // modification time, which both change.
+        let before = std::fs::metadata(dir.path()).unwrap().modified().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let parsed = parse_only(&vars).unwrap();
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().modified().unwrap(), before);
+        parsed.check_environment().unwrap();
+        assert_ne!(std::fs::metadata(dir.path()).unwrap().modified().unwrap(), before);
+
+        let file = dir.path().join("not-a-folder");
+        std::fs::write(&file, "").unwrap();
+        let url = format!("sqlite://{}/db.sqlite", file.display());
+        let parsed = parse_only(&[("PWRESET_DATABASE_URL", &url)]).unwrap();
+        assert_eq!(parsed.check_environment().unwrap_err().setting, "PWRESET_DATABASE_URL");
     }
 
     #[test]
