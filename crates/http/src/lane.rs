@@ -40,14 +40,6 @@ pub trait StorageDeadline: Send + Sync {
     fn within(&self, deadline: Instant, work: &mut dyn FnMut());
 }
 
-/// Says, for each read, whether it may run on the caller's own thread
-/// instead of waiting for a lane thread. The server answers yes for SQLite
-/// while a pooled connection is idle: a read of a local file takes
-/// microseconds, less than the two thread hand-offs the lane costs
-/// (docs/benchmarks.md). Never for a network database, whose reads can stall
-/// on the network, and never for writes, which can wait for SQLite's lock.
-pub type ReadInline = Arc<dyn Fn() -> bool + Send + Sync>;
-
 /// No deadline: storage waits on its own timeouts.
 struct OwnTimeouts;
 
@@ -139,7 +131,6 @@ pub(crate) struct Lane {
     jobs: Sender<Job>,
     wait: Duration,
     deadline: Arc<dyn StorageDeadline>,
-    read_inline: Option<ReadInline>,
     load: Arc<Load>,
 }
 
@@ -179,46 +170,12 @@ impl Lane {
                 })
                 .expect("spawn a lane thread");
         }
-        Self {
-            name,
-            jobs,
-            wait,
-            deadline: Arc::new(OwnTimeouts),
-            read_inline: None,
-            load: Arc::default(),
-        }
+        Self { name, jobs, wait, deadline: Arc::new(OwnTimeouts), load: Arc::default() }
     }
 
     /// Runs every job inside `deadline`.
     pub(crate) fn with_deadline(&mut self, deadline: Arc<dyn StorageDeadline>) {
         self.deadline = deadline;
-    }
-
-    /// Lets [`read`](Self::read) run on the caller's thread whenever
-    /// `inline` says so.
-    pub(crate) fn with_read_inline(&mut self, inline: ReadInline) {
-        self.read_inline = Some(inline);
-    }
-
-    /// Runs `work`, which only reads (or queues what it writes), on the
-    /// caller's thread when the lane's [`ReadInline`] allows it now, and on
-    /// the lane otherwise. Inline, it runs inside the same deadline, and a
-    /// panic is the same error.
-    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, LaneError>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        if self.read_inline.as_ref().is_some_and(|inline| inline()) {
-            let deadline = Instant::now() + self.wait;
-            let run = || {
-                let (mut work, mut out) = (Some(work), None);
-                self.deadline.within(deadline, &mut || out = work.take().map(|w| w()));
-                out.expect("a storage deadline runs the work it is given")
-            };
-            return catch_unwind(AssertUnwindSafe(run)).map_err(|_| LaneError::Panicked(self.name));
-        }
-        self.run(work, |_| ()).await
     }
 
     /// Jobs running now.
@@ -518,26 +475,5 @@ mod tests {
         );
         assert_eq!(block_on(normal.run_now(own_nice)).unwrap(), here);
         assert_eq!(own_nice(), here, "the caller's thread is untouched");
-    }
-
-    #[test]
-    fn a_read_runs_inline_only_while_allowed() {
-        use std::sync::atomic::AtomicBool;
-        let allowed = Arc::new(AtomicBool::new(true));
-        let mut lane = Lane::new_normal("db", 1, Duration::from_secs(5));
-        let switch = allowed.clone();
-        lane.with_read_inline(Arc::new(move || switch.load(Ordering::SeqCst)));
-        let here = std::thread::current().id();
-        let thread = || std::thread::current().id();
-        assert_eq!(block_on(lane.read(thread)).unwrap(), here, "inline");
-        assert!(matches!(
-            block_on(lane.read(|| -> u8 { panic!("boom") })),
-            Err(LaneError::Panicked("db"))
-        ));
-        allowed.store(false, Ordering::SeqCst);
-        assert_ne!(block_on(lane.read(thread)).unwrap(), here, "on the lane");
-        // `run` never runs inline, whatever the predicate says.
-        allowed.store(true, Ordering::SeqCst);
-        assert_ne!(block_on(lane.run_now(thread)).unwrap(), here);
     }
 }

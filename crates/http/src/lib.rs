@@ -65,7 +65,7 @@ pub use crate::correlation::{CorrelationId, correlation_middleware};
 pub use crate::envelope::{ApiError, Code, Envelope};
 pub use crate::failure::error_chain;
 pub use crate::frontend::{Frontend, FrontendSettings, configure_frontend};
-pub use crate::lane::{ReadInline, StorageDeadline};
+pub use crate::lane::StorageDeadline;
 pub use crate::metrics::{Kind, Metrics, OpsProbe, Reading};
 pub use crate::ops::{configure_health, configure_metrics, configure_ops, security_headers};
 pub use crate::pages::PageSettings;

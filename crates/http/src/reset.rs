@@ -41,12 +41,11 @@ pub(crate) async fn reset_password(
     let command =
         ResetPasswordCommand { user_id, secret, password, client: client_info(&req, ip, id) };
 
-    // Checking the link only reads storage: it runs on the storage lane (or
-    // inline, where the server allows it). The rare request that gets as far
-    // as hashing moves to the hashing lane for the rest, so hashing never
-    // holds up the refusals queued behind it.
+    // Checking the link only reads storage: it runs on the storage lane. The
+    // rare request that gets as far as hashing moves to the hashing lane for
+    // the rest, so hashing never holds up the refusals queued behind it.
     let reset = state.reset_use_case().clone();
-    let checked = state.on_storage_read(move || reset.check(command)).await.map_err(|e| {
+    let checked = state.on_storage(move || reset.check(command)).await.map_err(|e| {
         let failure = failure::storage(&e);
         state.metrics().reset(failure.label);
         failure.answer(id, &e, debug)

@@ -89,16 +89,6 @@ impl ApiState {
         self
     }
 
-    /// Lets link checks (reads, with refusals audited through a queue) run on
-    /// the request's own thread whenever `inline` says so, skipping the
-    /// storage lane's two thread hand-offs. Only for storage that answers in
-    /// microseconds and cannot stall (SQLite with an idle pooled connection),
-    /// and only with an audit log that queues instead of writing.
-    pub fn with_inline_reads(mut self, inline: crate::ReadInline) -> Self {
-        self.storage.with_read_inline(inline);
-        self
-    }
-
     /// Keeps every rate limit in `limiter` (Redis), shared by all instances.
     /// A check it does not answer within `timeout` is decided by this
     /// instance's own limiters, and `/readyz` and `/metrics` say so until
@@ -174,17 +164,6 @@ impl ApiState {
 
     pub(crate) fn probe(&self) -> Option<&Arc<dyn OpsProbe>> {
         self.probe.as_ref()
-    }
-
-    /// Runs storage work that only reads (or queues what it writes) on the
-    /// caller's thread when the server allows it (see
-    /// [`with_inline_reads`](Self::with_inline_reads)), else on the storage lane.
-    pub(crate) async fn on_storage_read<T, F>(&self, work: F) -> Result<T, lane::LaneError>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.storage.read(work).await
     }
 
     /// Runs storage work on the storage lane.

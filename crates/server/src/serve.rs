@@ -105,14 +105,6 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         .with_metrics(metrics.clone())
         .with_probe(Arc::new(probe))
         .with_storage_deadline(Arc::new(CheckoutDeadline));
-    if wired.store.backend() == pwreset_infra::db::Backend::Sqlite {
-        // A link check on SQLite reads a local file in microseconds: it runs
-        // on the request's thread while a pooled connection is idle, instead
-        // of paying two thread hand-offs on the storage lane. Refusals are
-        // audited through the queue above, so the check writes nothing.
-        let pool = wired.store.pool().clone();
-        state = state.with_inline_reads(Arc::new(move || pool.state().idle_connections > 0));
-    }
     if let Some(url) = &config.redis_url {
         let limiter = RedisLimiter::new(&RedisSettings {
             url: url.clone(),
