@@ -454,13 +454,9 @@ mod tests {
             let span = tracing::info_span!("request");
             let job = lane.run_now(|| tracing::info!("from the lane"));
             block_on(tracing::Instrument::instrument(job, span)).unwrap();
-            lane_outside(&lane);
+            block_on(lane.run_now(|| tracing::info!("outside any span"))).unwrap();
         });
         assert_eq!(*seen.0.lock().unwrap(), [Some("request".to_owned()), None]);
-    }
-
-    fn lane_outside(lane: &Lane) {
-        block_on(lane.run_now(|| tracing::info!("outside any span"))).unwrap();
     }
 
     #[cfg(target_os = "linux")]

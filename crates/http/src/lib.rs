@@ -123,6 +123,16 @@ pub struct ApiSettings {
     pub hash_wait: std::time::Duration,
 }
 
+/// How long a reset waits for a hashing thread, by default, before it is
+/// answered "busy".
+pub const DEFAULT_HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Hashing threads by default: one per core. They run below request
+/// handling's priority, so they use the cores requests leave idle.
+pub fn default_hash_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 impl Default for ApiSettings {
     fn default() -> Self {
         Self {
@@ -141,8 +151,8 @@ impl Default for ApiSettings {
             cloudreve_compat: Some(CompatSettings::default()),
             storage_threads: 4,
             storage_wait: std::time::Duration::from_secs(5),
-            hash_threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-            hash_wait: std::time::Duration::from_secs(10),
+            hash_threads: default_hash_threads(),
+            hash_wait: DEFAULT_HASH_WAIT,
         }
     }
 }

@@ -690,7 +690,7 @@ impl Config {
             })?,
             // Every core: hashing threads run at a lower priority, so request
             // handling still gets the CPU whenever it wants it.
-            None => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            None => pwreset_http::default_hash_threads(),
         };
 
         let token_ttl = match get("PWRESET_TOKEN_TTL") {

@@ -25,9 +25,6 @@ use crate::wiring::{Schema, wire};
 /// request in flight shares them).
 const REDIS_POOL_SIZE: usize = 8;
 
-/// How long a reset may wait for a hashing thread before answering "busy".
-const HASH_WAIT: Duration = Duration::from_secs(10);
-
 /// How long in-flight requests may finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
 
@@ -87,7 +84,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         // Hashing on at most PWRESET_BCRYPT_CONCURRENCY threads, whichever
         // hasher the accounts use.
         hash_threads: config.bcrypt_concurrency,
-        hash_wait: HASH_WAIT,
+        hash_wait: pwreset_http::DEFAULT_HASH_WAIT,
         pages: PageSettings {
             site_name: config.site_name.clone(),
             login_url: config.login_url.clone(),

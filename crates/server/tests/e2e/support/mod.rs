@@ -250,26 +250,32 @@ impl Server {
     /// POST {prefix}/user/reset as the client `ip` (behind a trusted proxy):
     /// (HTTP status, envelope). Any answer that is not an envelope fails.
     pub fn request_link_as(&self, ip: &str, email: &str) -> (u16, serde_json::Value) {
-        let body = serde_json::json!({ "email": email }).to_string();
-        let url = format!("{}/api/v4/user/reset", self.base);
-        envelope(http::send_json(
-            "POST",
-            &url,
-            &[("X-Forwarded-For", ip)],
-            &body,
-            Duration::from_secs(30),
-        ))
+        let body = serde_json::json!({ "email": email });
+        self.envelope_as(ip, "POST", "/api/v4/user/reset", &body)
     }
 
     /// PATCH {prefix}/user/reset/{id} as the client `ip`: (HTTP status, envelope).
     pub fn reset_as(&self, ip: &str, public_id: &str, secret: &str) -> (u16, serde_json::Value) {
-        let body = serde_json::json!({"password": "n3w-Passw0rd!", "secret": secret}).to_string();
-        let url = format!("{}/api/v4/user/reset/{public_id}", self.base);
+        let body = serde_json::json!({"password": "n3w-Passw0rd!", "secret": secret});
+        self.envelope_as(ip, "PATCH", &format!("/api/v4/user/reset/{public_id}"), &body)
+    }
+
+    /// Sends `body` to `path` as the client `ip` (behind a trusted proxy):
+    /// (HTTP status, envelope). Any answer that is not an envelope fails.
+    fn envelope_as(
+        &self,
+        ip: &str,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.base);
+        let headers = [("X-Forwarded-For", ip)];
         envelope(http::send_json(
-            "PATCH",
+            method,
             &url,
-            &[("X-Forwarded-For", ip)],
-            &body,
+            &headers,
+            &body.to_string(),
             Duration::from_secs(30),
         ))
     }
