@@ -15,7 +15,6 @@ use pwreset_infra::OutboxStatus;
 use serde::Serialize;
 
 use crate::config::{AccountsMode, Config};
-use crate::spelled_out;
 use crate::wiring::{Schema, wire};
 
 /// pwreset: the "forgot my password" flow of a Cloudreve-compatible account system.
@@ -356,7 +355,7 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .map(|(name, check)| {
                     let (ok, detail) = match check {
                         Ok(detail) => (true, detail),
-                        Err(e) => (false, format!("{e:#}")),
+                        Err(e) => (false, pwreset_http::error_chain(e.as_ref())),
                     };
                     (name.to_owned(), serde_json::json!({ "ok": ok, "detail": detail }))
                 })
@@ -373,7 +372,6 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let config = effective(config)?;
             let email = Email::parse(&to).context("--to")?;
             let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
-                .map_err(spelled_out)
                 .context("PWRESET_MAIL")?;
             let site = &config.site_name;
             let text = format!(
@@ -564,13 +562,10 @@ mod tests {
 
     #[test]
     fn serve_help_lists_every_setting_with_its_default() {
-        let documented: Vec<&str> = documented_settings().iter().map(|(n, _)| *n).collect();
-        let mut sorted = documented.clone();
-        sorted.sort_unstable();
-        let mut known = crate::config::SETTINGS.to_vec();
-        known.sort_unstable();
-        assert_eq!(sorted, known, "docs/configuration.md's table and config::SETTINGS differ");
         let help = command().find_subcommand_mut("serve").unwrap().render_long_help().to_string();
+        for setting in pwreset_server::settings::SETTINGS {
+            assert!(help.contains(&format!("  {}  ", setting.name)), "{} in {help}", setting.name);
+        }
         assert!(help.contains("  PWRESET_BIND  "), "{help}");
         for line in [
             "default: 127.0.0.1:5212\n",
@@ -624,21 +619,15 @@ fn migration_status(config: &Config) -> anyhow::Result<()> {
     let state_only = config.accounts == AccountsMode::Cloudreve;
     let migrations: Vec<MigrationState> = match &config.database_url {
         pwreset_infra::DatabaseUrl::Sqlite(path) if !path.exists() => {
-            pwreset_infra::db::embedded_migrations(config.database_url.backend(), state_only)
-                .map_err(spelled_out)?
+            pwreset_infra::db::embedded_migrations(config.database_url.backend(), state_only)?
         }
         url if state_only => {
             let env = |name: &str| std::env::var(name).ok();
-            pwreset_cloudreve::open_unmigrated(url, &config.pool_options(), &env)
-                .map_err(spelled_out)?
+            pwreset_cloudreve::open_unmigrated(url, &config.pool_options(), &env)?
                 .store
-                .migration_status()
-                .map_err(spelled_out)?
+                .migration_status()?
         }
-        url => DieselStore::connect(url, &config.pool_options())
-            .map_err(spelled_out)?
-            .migration_status()
-            .map_err(spelled_out)?,
+        url => DieselStore::connect(url, &config.pool_options())?.migration_status()?,
     };
     print_json(&Status {
         database: config.database_url.redacted(),
@@ -688,45 +677,21 @@ fn sources(
         .collect())
 }
 
-/// The settings table of docs/configuration.md, for `serve --help` and its
-/// man page: (variable, default), in the documentation's order. The table
-/// is the one place defaults are written for people; a test holds it to
-/// [`crate::config::SETTINGS`].
-fn documented_settings() -> Vec<(&'static str, String)> {
-    let docs = include_str!("../../../docs/configuration.md");
-    let table = docs.split("\n## Every setting\n").nth(1).unwrap_or_default();
-    let table = table.split("\n## ").next().unwrap_or_default();
-    table
-        .lines()
-        .filter_map(|line| {
-            let mut cells = line.strip_prefix("| `PWRESET_")?.split(" | ");
-            let name = cells.next()?.strip_suffix('`')?;
-            let name = &line[3..3 + "PWRESET_".len() + name.len()];
-            // `a`, [text](link) → a, text
-            let mut default = String::new();
-            let mut rest = cells.next()?;
-            while let Some(open) = rest.find('[') {
-                default.push_str(&rest[..open]);
-                let Some((text, after)) = rest[open + 1..].split_once("](") else { break };
-                default.push_str(text);
-                rest = after.split_once(')').map_or("", |(_, r)| r);
-            }
-            default.push_str(rest);
-            Some((name, default.replace('`', "")))
-        })
-        .collect()
-}
-
 /// The long help of `serve`: every setting, its variable and its default.
 fn settings_help() -> String {
-    let settings = documented_settings();
-    let width = settings.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    use pwreset_server::settings::{Fallback, SETTINGS, plain};
+    let width = SETTINGS.iter().map(|s| s.name.len()).max().unwrap_or(0);
     let mut help = String::from(
         "Settings (environment variables; a --config file takes the same names in lower \
          case without PWRESET_; pwreset config check shows the effective values):\n",
     );
-    for (name, default) in settings {
-        help.push_str(&format!("  {name:width$}  default: {default}\n"));
+    for setting in SETTINGS {
+        let default = match setting.default {
+            Fallback::Value(value) => value.to_owned(),
+            Fallback::Described(text) => plain(text),
+        };
+        let (name, about) = (setting.name, setting.about);
+        help.push_str(&format!("  {name:width$}  default: {default}\n  {:width$}  {about}\n", ""));
     }
     help
 }
@@ -769,8 +734,7 @@ fn effective(config: Config) -> anyhow::Result<Config> {
         AccountsMode::Cloudreve => {
             let env = |name: &str| std::env::var(name).ok();
             let site =
-                pwreset_cloudreve::inspect(&config.database_url, &config.pool_options(), &env)
-                    .map_err(spelled_out)?;
+                pwreset_cloudreve::inspect(&config.database_url, &config.pool_options(), &env)?;
             crate::wiring::adopt_cloudreve(&config, &site)
         }
     }
@@ -784,7 +748,7 @@ fn connections(config: &Config) -> Vec<(&'static str, anyhow::Result<String>)> {
             Ok(format!("{} does not exist yet; `pwreset migrate` creates it", path.display()))
         }
         url => pwreset_infra::DieselStore::connect(url, &config.pool_options())
-            .map_err(spelled_out)
+            .map_err(anyhow::Error::from)
             .and_then(|store| {
                 store.ping(std::time::Duration::from_secs(5)).map_err(anyhow::Error::from)
             })

@@ -13,69 +13,7 @@ use pwreset_infra::mail::MailTarget;
 use thiserror::Error;
 
 use crate::duration;
-
-/// Default database: a SQLite file under `./data/`.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/pwreset.db";
-/// Cloudreve's port.
-pub const DEFAULT_BIND: &str = "127.0.0.1:5212";
-/// Default mail target: a folder a newcomer can open.
-pub const DEFAULT_MAIL: &str = "file:./data/outbox";
-
-/// Every setting, by its environment name. A configuration file uses the
-/// same names in lower case without the prefix (`bcrypt_cost = 10`).
-pub const SETTINGS: &[&str] = &[
-    "PWRESET_ACCOUNTS",
-    "PWRESET_DATABASE_URL",
-    "PWRESET_DATABASE_POOL_SIZE",
-    "PWRESET_MIGRATE_ON_START",
-    "PWRESET_BIND",
-    "PWRESET_OPS_BIND",
-    "PWRESET_METRICS_PUBLIC",
-    "PWRESET_SITE_URL",
-    "PWRESET_API_PREFIX",
-    "PWRESET_HASHID_SALT",
-    "PWRESET_BCRYPT_COST",
-    "PWRESET_BCRYPT_CONCURRENCY",
-    "PWRESET_TOKEN_TTL",
-    "PWRESET_RETENTION",
-    "PWRESET_SWEEP_INTERVAL",
-    "PWRESET_DEBUG",
-    "PWRESET_LOG_FORMAT",
-    "PWRESET_DEFAULT_LANGUAGE",
-    "PWRESET_SITE_NAME",
-    "PWRESET_LOGIN_URL",
-    "PWRESET_MAIL",
-    "PWRESET_MAIL_FROM",
-    "PWRESET_TEMPLATES_DIR",
-    "PWRESET_MAIL_MAX_ATTEMPTS",
-    "PWRESET_MAIL_RETRY_BASE",
-    "PWRESET_MAIL_POLL",
-    "PWRESET_MAIL_LEASE",
-    "PWRESET_REVEAL_ACCOUNT_STATE",
-    "PWRESET_LINK_REQUEST_MIN_TIME",
-    "PWRESET_RATE_LIMIT",
-    "PWRESET_RATE_LIMIT_REQUEST_PER_IP",
-    "PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL",
-    "PWRESET_RATE_LIMIT_RESET_PER_IP",
-    "PWRESET_RATE_LIMIT_RESET_PER_USER",
-    "PWRESET_RATE_LIMIT_IPV6_PREFIX",
-    "PWRESET_REDIS_URL",
-    "PWRESET_REDIS_PREFIX",
-    "PWRESET_REDIS_TIMEOUT",
-    "PWRESET_TRUSTED_PROXIES",
-    "PWRESET_CLOUDREVE_COMPAT",
-    "PWRESET_FRONTEND_DIR",
-    "PWRESET_SITE_DESCRIPTION",
-    "PWRESET_SITE_SCRIPT",
-    "PWRESET_SITE_LOGO",
-    "PWRESET_SITE_LOGO_LIGHT",
-    "PWRESET_PWA_SMALL_ICON",
-    "PWRESET_PWA_MEDIUM_ICON",
-    "PWRESET_PWA_LARGE_ICON",
-    "PWRESET_PWA_DISPLAY",
-    "PWRESET_PWA_THEME_COLOR",
-    "PWRESET_PWA_BACKGROUND_COLOR",
-];
+use crate::settings;
 
 /// The settings that hold secrets, each with the variable that may name a
 /// file holding it instead (`PWRESET_DATABASE_URL_FILE=/run/secrets/db`).
@@ -151,7 +89,7 @@ pub fn parse_file(text: &str) -> Result<std::collections::HashMap<String, String
     let mut settings = std::collections::HashMap::new();
     for (key, value) in table {
         let name = format!("PWRESET_{}", key.to_ascii_uppercase());
-        if !SETTINGS.contains(&name.as_str()) || key.chars().any(|c| c.is_ascii_uppercase()) {
+        if !settings::is_setting(&name) || key.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(fail(format!("unknown setting {key:?}")));
         }
         let value = match value {
@@ -582,14 +520,17 @@ impl Config {
     /// looks at the folders the settings name.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        // What is set, else the table's default: one parser reads both.
+        let value =
+            |name: &str| get(name).or_else(|| settings::default_value(name).map(Into::into));
 
-        let accounts = match get("PWRESET_ACCOUNTS").as_deref().map(str::trim) {
-            None | Some("pwreset") => AccountsMode::Pwreset,
+        let accounts = match value("PWRESET_ACCOUNTS").as_deref().map(str::trim) {
+            Some("pwreset") => AccountsMode::Pwreset,
             Some("cloudreve") => AccountsMode::Cloudreve,
-            Some(other) => {
+            other => {
                 return Err(bad(
                     "PWRESET_ACCOUNTS",
-                    format!("must be pwreset or cloudreve, got {other:?}"),
+                    format!("must be pwreset or cloudreve, got {:?}", other.unwrap_or_default()),
                 ));
             }
         };
@@ -601,10 +542,8 @@ impl Config {
             mail_from: get("PWRESET_MAIL_FROM").is_some(),
         };
 
-        let database_url = DatabaseUrl::parse(
-            &get("PWRESET_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
-        )
-        .map_err(|e| bad("PWRESET_DATABASE_URL", e.to_string()))?;
+        let database_url = DatabaseUrl::parse(&value("PWRESET_DATABASE_URL").unwrap_or_default())
+            .map_err(|e| bad("PWRESET_DATABASE_URL", e.to_string()))?;
 
         let database_pool_size = match get("PWRESET_DATABASE_POOL_SIZE") {
             None => PoolOptions::for_backend(database_url.backend()).max_size,
@@ -620,7 +559,7 @@ impl Config {
             }
         };
 
-        let bind = get("PWRESET_BIND").unwrap_or_else(|| DEFAULT_BIND.into()).trim().to_owned();
+        let bind = value("PWRESET_BIND").unwrap_or_default().trim().to_owned();
         if !bind.contains(':') {
             return Err(bad("PWRESET_BIND", format!("must be HOST:PORT, got {bind:?}")));
         }
@@ -633,10 +572,10 @@ impl Config {
                 return Err(bad("PWRESET_OPS_BIND", "must differ from PWRESET_BIND"));
             }
         }
-        let metrics_public = get("PWRESET_METRICS_PUBLIC")
-            .map(|v| parse_bool("PWRESET_METRICS_PUBLIC", &v))
-            .transpose()?
-            .unwrap_or(false);
+        let metrics_public = parse_bool(
+            "PWRESET_METRICS_PUBLIC",
+            &value("PWRESET_METRICS_PUBLIC").unwrap_or_default(),
+        )?;
 
         let site_url = match get("PWRESET_SITE_URL") {
             Some(url) => {
@@ -654,32 +593,28 @@ impl Config {
             None => format!("http://{bind}"),
         };
 
-        let api_prefix = match get("PWRESET_API_PREFIX") {
-            Some(p) if !p.trim().starts_with('/') => {
-                return Err(bad("PWRESET_API_PREFIX", format!("must start with '/', got {p:?}")));
-            }
-            Some(p) => p.trim().trim_end_matches('/').to_owned(),
-            None => "/api/v4".into(),
-        };
+        let api_prefix = value("PWRESET_API_PREFIX").unwrap_or_default();
+        if !api_prefix.trim().starts_with('/') {
+            return Err(bad(
+                "PWRESET_API_PREFIX",
+                format!("must start with '/', got {api_prefix:?}"),
+            ));
+        }
+        let api_prefix = api_prefix.trim().trim_end_matches('/').to_owned();
 
         let hashid_salt = lookup("PWRESET_HASHID_SALT").filter(|s| !s.is_empty());
         if hashid_salt.as_ref().is_some_and(|salt| !salt.is_ascii()) {
             return Err(bad("PWRESET_HASHID_SALT", "must be ASCII (go-hashids compatibility)"));
         }
 
-        let bcrypt_cost = match get("PWRESET_BCRYPT_COST") {
-            Some(raw) => {
-                raw.trim().parse::<u32>().ok().filter(|c| COST_RANGE.contains(c)).ok_or_else(
-                    || {
-                        bad(
-                            "PWRESET_BCRYPT_COST",
-                            format!("must be a whole number from 4 to 31, got {raw:?}"),
-                        )
-                    },
-                )?
-            }
-            None => 12,
-        };
+        let raw = value("PWRESET_BCRYPT_COST").unwrap_or_default();
+        let bcrypt_cost =
+            raw.trim().parse::<u32>().ok().filter(|c| COST_RANGE.contains(c)).ok_or_else(|| {
+                bad(
+                    "PWRESET_BCRYPT_COST",
+                    format!("must be a whole number from 4 to 31, got {raw:?}"),
+                )
+            })?;
 
         let bcrypt_concurrency = match get("PWRESET_BCRYPT_CONCURRENCY") {
             Some(raw) => raw.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -693,32 +628,27 @@ impl Config {
             None => pwreset_http::default_hash_threads(),
         };
 
-        let token_ttl = match get("PWRESET_TOKEN_TTL") {
-            Some(raw) => duration::parse(&raw).map_err(|e| bad("PWRESET_TOKEN_TTL", e))?,
-            None => Duration::from_secs(3600),
-        };
+        let token_ttl = duration::parse(&value("PWRESET_TOKEN_TTL").unwrap_or_default())
+            .map_err(|e| bad("PWRESET_TOKEN_TTL", e))?;
         if token_ttl < Duration::from_secs(60) || token_ttl > Duration::from_secs(7 * 86_400) {
             return Err(bad("PWRESET_TOKEN_TTL", "must be between 1m and 7d"));
         }
 
-        let debug = get("PWRESET_DEBUG")
-            .map(|v| parse_bool("PWRESET_DEBUG", &v))
-            .transpose()?
-            .unwrap_or(false);
+        let debug = parse_bool("PWRESET_DEBUG", &value("PWRESET_DEBUG").unwrap_or_default())?;
 
-        let log_format = match get("PWRESET_LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("text") => LogFormat::Text,
+        let log_format = match value("PWRESET_LOG_FORMAT").as_deref().map(str::trim) {
+            Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(other) => {
+            other => {
                 return Err(bad(
                     "PWRESET_LOG_FORMAT",
-                    format!("must be text or json, got {other:?}"),
+                    format!("must be text or json, got {:?}", other.unwrap_or_default()),
                 ));
             }
         };
 
         let default_language =
-            get("PWRESET_DEFAULT_LANGUAGE").unwrap_or_else(|| "en-US".into()).trim().to_owned();
+            value("PWRESET_DEFAULT_LANGUAGE").unwrap_or_default().trim().to_owned();
         if Language::from_tag(&default_language).is_none() {
             return Err(bad(
                 "PWRESET_DEFAULT_LANGUAGE",
@@ -726,8 +656,7 @@ impl Config {
             ));
         }
 
-        let site_name =
-            get("PWRESET_SITE_NAME").unwrap_or_else(|| "pwreset".into()).trim().to_owned();
+        let site_name = value("PWRESET_SITE_NAME").unwrap_or_default().trim().to_owned();
         let login_url = match get("PWRESET_LOGIN_URL") {
             Some(url) => {
                 let url = url.trim().to_owned();
@@ -744,7 +673,7 @@ impl Config {
             }
             None => format!("{site_url}/session"),
         };
-        let mail = MailTarget::parse(&get("PWRESET_MAIL").unwrap_or_else(|| DEFAULT_MAIL.into()))
+        let mail = MailTarget::parse(&value("PWRESET_MAIL").unwrap_or_default())
             .map_err(|e| bad("PWRESET_MAIL", e.to_string()))?;
         let mail_from = get("PWRESET_MAIL_FROM")
             .map(|f| f.trim().to_owned())
@@ -755,33 +684,23 @@ impl Config {
                 format!("must be an address like pwreset <noreply@example.com>, got {mail_from:?}"),
             ));
         }
-        let mail_max_attempts = match get("PWRESET_MAIL_MAX_ATTEMPTS") {
-            Some(raw) => {
-                raw.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(
-                    || {
-                        bad(
-                            "PWRESET_MAIL_MAX_ATTEMPTS",
-                            format!("must be a whole number from 1 to 100, got {raw:?}"),
-                        )
-                    },
-                )?
-            }
-            None => 8,
+        let raw = value("PWRESET_MAIL_MAX_ATTEMPTS").unwrap_or_default();
+        let mail_max_attempts =
+            raw.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+                bad(
+                    "PWRESET_MAIL_MAX_ATTEMPTS",
+                    format!("must be a whole number from 1 to 100, got {raw:?}"),
+                )
+            })?;
+        let duration_setting = |name: &'static str| -> Result<Duration, ConfigError> {
+            let d = duration::parse(&value(name).unwrap_or_default()).map_err(|e| bad(name, e))?;
+            if d.is_zero() { Err(bad(name, "must be longer than 0")) } else { Ok(d) }
         };
-        let duration_setting =
-            |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
-                match get(name) {
-                    Some(raw) => duration::parse(&raw).map_err(|e| bad(name, e)).and_then(|d| {
-                        if d.is_zero() { Err(bad(name, "must be longer than 0")) } else { Ok(d) }
-                    }),
-                    None => Ok(Duration::from_secs(default)),
-                }
-            };
-        let retention = duration_setting("PWRESET_RETENTION", 7 * 86_400)?;
-        let sweep_interval = duration_setting("PWRESET_SWEEP_INTERVAL", 3600)?;
-        let mail_retry_base = duration_setting("PWRESET_MAIL_RETRY_BASE", 30)?;
-        let mail_poll = duration_setting("PWRESET_MAIL_POLL", 5)?;
-        let mail_lease = duration_setting("PWRESET_MAIL_LEASE", 15)?;
+        let retention = duration_setting("PWRESET_RETENTION")?;
+        let sweep_interval = duration_setting("PWRESET_SWEEP_INTERVAL")?;
+        let mail_retry_base = duration_setting("PWRESET_MAIL_RETRY_BASE")?;
+        let mail_poll = duration_setting("PWRESET_MAIL_POLL")?;
+        let mail_lease = duration_setting("PWRESET_MAIL_LEASE")?;
         if mail_lease < Duration::from_secs(3) {
             return Err(bad(
                 "PWRESET_MAIL_LEASE",
@@ -789,62 +708,41 @@ impl Config {
             ));
         }
 
-        let reveal_account_state = get("PWRESET_REVEAL_ACCOUNT_STATE")
-            .map(|v| parse_bool("PWRESET_REVEAL_ACCOUNT_STATE", &v))
-            .transpose()?
-            .unwrap_or(false);
+        let reveal_account_state = parse_bool(
+            "PWRESET_REVEAL_ACCOUNT_STATE",
+            &value("PWRESET_REVEAL_ACCOUNT_STATE").unwrap_or_default(),
+        )?;
 
-        let link_request_min_time = match get("PWRESET_LINK_REQUEST_MIN_TIME") {
+        let link_request_min_time = match value("PWRESET_LINK_REQUEST_MIN_TIME") {
             Some(raw) if raw.trim() == "0" => Duration::ZERO,
-            Some(raw) => {
-                duration::parse(&raw).map_err(|e| bad("PWRESET_LINK_REQUEST_MIN_TIME", e))?
-            }
-            None => Duration::from_millis(50),
+            raw => duration::parse(&raw.unwrap_or_default())
+                .map_err(|e| bad("PWRESET_LINK_REQUEST_MIN_TIME", e))?,
         };
         if link_request_min_time > Duration::from_secs(5) {
             return Err(bad("PWRESET_LINK_REQUEST_MIN_TIME", "must be at most 5s"));
         }
 
-        let limits_on = get("PWRESET_RATE_LIMIT")
-            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
-                "on" => Ok(true),
-                "off" => Ok(false),
-                _ => Err(bad("PWRESET_RATE_LIMIT", format!("must be on or off, got {v:?}"))),
-            })
-            .transpose()?
-            .unwrap_or(true);
-        let ipv6_prefix = match get("PWRESET_RATE_LIMIT_IPV6_PREFIX") {
-            None => 64,
-            Some(raw) => {
-                raw.trim().parse::<u8>().ok().filter(|p| (16..=128).contains(p)).ok_or_else(
-                    || {
-                        bad(
-                            "PWRESET_RATE_LIMIT_IPV6_PREFIX",
-                            format!("must be a prefix length from 16 to 128, got {raw:?}"),
-                        )
-                    },
-                )?
-            }
+        let v = value("PWRESET_RATE_LIMIT").unwrap_or_default();
+        let limits_on = match v.trim().to_ascii_lowercase().as_str() {
+            "on" => true,
+            "off" => false,
+            _ => return Err(bad("PWRESET_RATE_LIMIT", format!("must be on or off, got {v:?}"))),
         };
+        let raw = value("PWRESET_RATE_LIMIT_IPV6_PREFIX").unwrap_or_default();
+        let ipv6_prefix =
+            raw.trim().parse::<u8>().ok().filter(|p| (16..=128).contains(p)).ok_or_else(|| {
+                bad(
+                    "PWRESET_RATE_LIMIT_IPV6_PREFIX",
+                    format!("must be a prefix length from 16 to 128, got {raw:?}"),
+                )
+            })?;
         let rate_limits = if limits_on {
-            let defaults = RateLimits::default();
-            let limit = |name: &'static str, default: Option<Limit>| {
-                get(name).map_or(Ok(default), |raw| parse_limit(name, &raw))
-            };
+            let limit = |name: &'static str| parse_limit(name, &value(name).unwrap_or_default());
             RateLimits {
-                request_per_ip: limit(
-                    "PWRESET_RATE_LIMIT_REQUEST_PER_IP",
-                    defaults.request_per_ip,
-                )?,
-                request_per_email: limit(
-                    "PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL",
-                    defaults.request_per_email,
-                )?,
-                reset_per_ip: limit("PWRESET_RATE_LIMIT_RESET_PER_IP", defaults.reset_per_ip)?,
-                reset_per_user: limit(
-                    "PWRESET_RATE_LIMIT_RESET_PER_USER",
-                    defaults.reset_per_user,
-                )?,
+                request_per_ip: limit("PWRESET_RATE_LIMIT_REQUEST_PER_IP")?,
+                request_per_email: limit("PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL")?,
+                reset_per_ip: limit("PWRESET_RATE_LIMIT_RESET_PER_IP")?,
+                reset_per_user: limit("PWRESET_RATE_LIMIT_RESET_PER_USER")?,
                 ipv6_prefix,
             }
         } else {
@@ -864,25 +762,22 @@ impl Config {
                 ));
             }
         }
-        let redis_prefix =
-            get("PWRESET_REDIS_PREFIX").map_or_else(|| "pwreset:".into(), |p| p.trim().to_owned());
-        let redis_timeout = match get("PWRESET_REDIS_TIMEOUT") {
-            Some(raw) => duration::parse(&raw).map_err(|e| bad("PWRESET_REDIS_TIMEOUT", e))?,
-            None => Duration::from_millis(250),
-        };
+        let redis_prefix = value("PWRESET_REDIS_PREFIX").unwrap_or_default().trim().to_owned();
+        let redis_timeout = duration::parse(&value("PWRESET_REDIS_TIMEOUT").unwrap_or_default())
+            .map_err(|e| bad("PWRESET_REDIS_TIMEOUT", e))?;
         if redis_timeout.is_zero() || redis_timeout > Duration::from_secs(10) {
             return Err(bad("PWRESET_REDIS_TIMEOUT", "must be longer than 0 and at most 10s"));
         }
 
-        let migrate_on_start = get("PWRESET_MIGRATE_ON_START")
-            .map(|v| parse_bool("PWRESET_MIGRATE_ON_START", &v))
-            .transpose()?
-            .unwrap_or(true);
+        let migrate_on_start = parse_bool(
+            "PWRESET_MIGRATE_ON_START",
+            &value("PWRESET_MIGRATE_ON_START").unwrap_or_default(),
+        )?;
 
-        let cloudreve_compat = get("PWRESET_CLOUDREVE_COMPAT")
-            .map(|v| parse_bool("PWRESET_CLOUDREVE_COMPAT", &v))
-            .transpose()?
-            .unwrap_or(true);
+        let cloudreve_compat = parse_bool(
+            "PWRESET_CLOUDREVE_COMPAT",
+            &value("PWRESET_CLOUDREVE_COMPAT").unwrap_or_default(),
+        )?;
         let frontend_dir = get("PWRESET_FRONTEND_DIR").map(|d| std::path::PathBuf::from(d.trim()));
         if let Some(dir) = &frontend_dir
             && !dir.join("index.html").is_file()
@@ -900,19 +795,17 @@ impl Config {
                 .map_err(|e| bad("PWRESET_TEMPLATES_DIR", e.to_string()))?,
             None => pwreset_infra::MailTemplates::built_in(),
         };
-        let text = |name: &str, default: &str| {
-            get(name).unwrap_or_else(|| default.to_owned()).trim().to_owned()
-        };
-        let site_description = text("PWRESET_SITE_DESCRIPTION", "");
+        let text = |name: &str| value(name).unwrap_or_default().trim().to_owned();
+        let site_description = text("PWRESET_SITE_DESCRIPTION");
         let site_script = lookup("PWRESET_SITE_SCRIPT").unwrap_or_default();
-        let site_logo = text("PWRESET_SITE_LOGO", "/static/img/logo.svg");
-        let site_logo_light = text("PWRESET_SITE_LOGO_LIGHT", "/static/img/logo_light.svg");
-        let pwa_small_icon = text("PWRESET_PWA_SMALL_ICON", "/static/img/favicon.ico");
-        let pwa_medium_icon = text("PWRESET_PWA_MEDIUM_ICON", "/static/img/logo192.png");
-        let pwa_large_icon = text("PWRESET_PWA_LARGE_ICON", "/static/img/logo512.png");
-        let pwa_display = text("PWRESET_PWA_DISPLAY", "standalone");
-        let pwa_theme_color = text("PWRESET_PWA_THEME_COLOR", "#000000");
-        let pwa_background_color = text("PWRESET_PWA_BACKGROUND_COLOR", "#ffffff");
+        let site_logo = text("PWRESET_SITE_LOGO");
+        let site_logo_light = text("PWRESET_SITE_LOGO_LIGHT");
+        let pwa_small_icon = text("PWRESET_PWA_SMALL_ICON");
+        let pwa_medium_icon = text("PWRESET_PWA_MEDIUM_ICON");
+        let pwa_large_icon = text("PWRESET_PWA_LARGE_ICON");
+        let pwa_display = text("PWRESET_PWA_DISPLAY");
+        let pwa_theme_color = text("PWRESET_PWA_THEME_COLOR");
+        let pwa_background_color = text("PWRESET_PWA_BACKGROUND_COLOR");
 
         let trusted_proxies_text =
             get("PWRESET_TRUSTED_PROXIES").unwrap_or_default().trim().to_owned();
@@ -1188,6 +1081,17 @@ mod tests {
     }
 
     #[test]
+    fn a_default_written_out_changes_nothing() {
+        let unset = config(&[]).unwrap().describe();
+        for setting in settings::SETTINGS {
+            if let settings::Fallback::Value(value) = setting.default {
+                let set = config(&[(setting.name, value)]).unwrap().describe();
+                assert_eq!(set, unset, "{} = {value:?}", setting.name);
+            }
+        }
+    }
+
+    #[test]
     fn mail_and_limits_are_read() {
         let c = config(&[
             ("PWRESET_SITE_URL", "https://drive.example.com/"),
@@ -1282,11 +1186,12 @@ mod tests {
         ])
         .unwrap();
         let described: Vec<&str> = c.describe().iter().map(|(name, _)| *name).collect();
-        assert_eq!(described, SETTINGS, "config check shows every setting, in order");
+        let names: Vec<&str> = settings::SETTINGS.iter().map(|s| s.name).collect();
+        assert_eq!(described, names, "config check shows every setting, in order");
         let text = format!("{:?}", c.describe());
         assert!(!text.contains("s3cret") && !text.contains("hunter2"), "{text}");
         let docs = include_str!("../../../docs/configuration.md");
-        for name in SETTINGS {
+        for name in names {
             assert!(docs.contains(name), "{name} is not in docs/configuration.md");
         }
     }

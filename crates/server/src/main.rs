@@ -28,16 +28,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The whole chain, outermost first: "context: cause: root cause".
-            eprintln!("pwreset: {e:#}");
+            eprintln!("pwreset: {}", pwreset_http::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// An error whose message already spells out its cause (pwreset-infra's
-/// `DbError`, `SaltSetupError` and `MailConfigError`, pwreset-cloudreve's
-/// `OpenError`) as that message alone: kept with its source, `{:#}` would
-/// print the cause twice.
-fn spelled_out(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::msg(e.to_string())
 }

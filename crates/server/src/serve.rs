@@ -18,7 +18,6 @@ use pwreset_infra::{RedisLimiter, RedisSettings};
 
 use crate::config::Config;
 use crate::ops::Probe;
-use crate::spelled_out;
 use crate::wiring::{Schema, wire};
 
 /// Most connections to Redis one instance opens (each is multiplexed: every
@@ -37,9 +36,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let config = wired.config.clone();
     let refusals = wired.buffer_refusals()?;
     let metrics = Arc::new(Metrics::default());
-    let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
-        .map_err(spelled_out)
-        .context("PWRESET_MAIL")?;
+    let transport =
+        pwreset_infra::mail::transport(&config.mail, &config.mail_from).context("PWRESET_MAIL")?;
     let retry = RetryPolicy {
         max_attempts: config.mail_max_attempts,
         first_retry: config.mail_retry_base,

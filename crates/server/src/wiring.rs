@@ -14,7 +14,6 @@ use tracing_subscriber::EnvFilter;
 use pwreset_infra::mail::MailTarget;
 
 use crate::config::{AccountsMode, Config, LogFormat};
-use crate::spelled_out;
 
 /// Logs go to stderr (stdout is for the commands' JSON). `RUST_LOG` overrides
 /// the level. Lines are handed to a writer thread, so a request never waits
@@ -68,7 +67,7 @@ impl Wired {
 fn migrate_or_require(store: &DieselStore, schema: Schema) -> anyhow::Result<()> {
     match schema {
         Schema::Migrate => {
-            let applied = store.migrate().map_err(spelled_out)?;
+            let applied = store.migrate()?;
             if !applied.is_empty() {
                 tracing::info!(migrations = ?applied, "database migrated");
             }
@@ -98,13 +97,8 @@ fn not_migrated(what: &str) -> String {
 
 /// Fails unless every migration of the store's table set is applied.
 fn require_current(store: &DieselStore) -> anyhow::Result<()> {
-    let pending: Vec<String> = store
-        .migration_status()
-        .map_err(spelled_out)?
-        .into_iter()
-        .filter(|m| !m.applied)
-        .map(|m| m.name)
-        .collect();
+    let pending: Vec<String> =
+        store.migration_status()?.into_iter().filter(|m| !m.applied).map(|m| m.name).collect();
     if !pending.is_empty() {
         bail!(not_migrated(&format!("{} pending: {}", pending.len(), pending.join(", "))));
     }
@@ -132,11 +126,9 @@ pub fn wire(config: &Config, schema: Schema) -> anyhow::Result<Wired> {
         Arc<dyn PasswordHasher>,
     ) = match config.accounts {
         AccountsMode::Pwreset => {
-            let store =
-                DieselStore::connect(&config.database_url, &options).map_err(spelled_out)?;
+            let store = DieselStore::connect(&config.database_url, &options)?;
             migrate_or_require(&store, schema)?;
-            let salt =
-                store.ensure_hashid_salt(config.hashid_salt.as_deref()).map_err(spelled_out)?;
+            let salt = store.ensure_hashid_salt(config.hashid_salt.as_deref())?;
             let mail = Arc::new(TemplateComposer::with_templates(
                 config.site_name.clone(),
                 language,
@@ -146,8 +138,7 @@ pub fn wire(config: &Config, schema: Schema) -> anyhow::Result<Wired> {
         }
         AccountsMode::Cloudreve => {
             let env = |name: &str| std::env::var(name).ok();
-            let site = pwreset_cloudreve::open_unmigrated(&config.database_url, &options, &env)
-                .map_err(spelled_out)?;
+            let site = pwreset_cloudreve::open_unmigrated(&config.database_url, &options, &env)?;
             migrate_or_require(&site.store, schema)?;
             let config = adopt_cloudreve(config, &site.settings)?;
             let own = TemplateComposer::with_templates(
@@ -235,8 +226,7 @@ pub fn adopt_cloudreve(
             "the Cloudreve has no mail server configured (smtpHost); configure one in its \
              admin panel or set PWRESET_MAIL",
         )?;
-        config.mail =
-            MailTarget::parse(&url).map_err(spelled_out).context("Cloudreve's SMTP settings")?;
+        config.mail = MailTarget::parse(&url).context("Cloudreve's SMTP settings")?;
     }
     if !config.explicit.mail_from {
         config.mail_from =

@@ -115,7 +115,7 @@ pub enum DbError {
     #[error("the database URL is empty")]
     Empty,
     /// The SQLite file's folder could not be created.
-    #[error("cannot create the folder {path} for the SQLite database: {source}")]
+    #[error("cannot create the folder {path} for the SQLite database")]
     CreateDir {
         /// The folder.
         path: PathBuf,
@@ -123,7 +123,7 @@ pub enum DbError {
         source: std::io::Error,
     },
     /// The database refused or could not be reached.
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}")]
     Connect {
         /// The URL, password hidden.
         url: String,
@@ -134,10 +134,10 @@ pub enum DbError {
     #[error("database migration failed: {0}")]
     Migrate(String),
     /// A query failed.
-    #[error("database query failed: {0}")]
+    #[error("database query failed")]
     Query(#[from] diesel::result::Error),
     /// No pooled connection became free in time.
-    #[error("no database connection available: {0}")]
+    #[error("no database connection available")]
     Pool(#[from] r2d2::Error),
 }
 

@@ -41,7 +41,7 @@ pub enum MailConfigError {
     #[error("invalid SMTP URL: {0}")]
     SmtpUrl(String),
     /// The folder cannot be created.
-    #[error("cannot create the mail folder {path}: {source}")]
+    #[error("cannot create the mail folder {path}")]
     Folder {
         /// The folder.
         path: PathBuf,

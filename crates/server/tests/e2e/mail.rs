@@ -247,6 +247,9 @@ fn config_check_connects_and_mail_test_sends_one_email() {
     assert!(connections["database"]["detail"].as_str().unwrap().contains("does not exist yet"));
     assert_eq!(connections["mail"]["ok"], true, "{report}");
     assert_eq!(connections["redis"]["ok"], false, "{report}");
+    let why = connections["redis"]["detail"].as_str().unwrap();
+    assert!(why.starts_with("Redis is unavailable: "), "{why}");
+    assert_eq!(why.matches("refused").count(), 1, "the cause, said once: {why}");
     assert!(!report.to_string().contains("hunter2"), "no password in the report");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach: redis"), "{stderr}");
