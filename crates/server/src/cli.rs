@@ -295,7 +295,7 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Serve => crate::serve::serve(config),
         Command::Migrate { status: false } => {
             let wired = wire(&config, Schema::Migrate)?;
-            eprintln!("database {} is up to date", config.database_url.redacted());
+            eprintln!("database {} is up to date", config.database.url.redacted());
             drop(wired);
             Ok(())
         }
@@ -307,14 +307,22 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::User(UserCommand::Show(user)) => {
             let wired = wire(&config, Schema::Require)?;
             let profile = find_user(&wired, &user)?;
-            print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.default_language))
+            print_json(&UserResponse::new(
+                &profile,
+                &*wired.ports.ids,
+                &config.site.default_language,
+            ))
         }
         Command::User(UserCommand::SetStatus { user, status }) => {
             let wired = wire(&config, Schema::Require)?;
             let id = find_user(&wired, &user)?.user.id;
             wired.store.set_status(id, status.into())?;
             let profile = find_user(&wired, &user)?;
-            print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.default_language))
+            print_json(&UserResponse::new(
+                &profile,
+                &*wired.ports.ids,
+                &config.site.default_language,
+            ))
         }
         Command::Outbox(OutboxCommand::List { status, limit }) => {
             list_outbox(&config, status, usize::from(limit))
@@ -330,7 +338,7 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Health { ready, timeout } => {
             let path = if ready { "/readyz" } else { "/healthz" };
-            let body = probe(&config.bind, path, timeout)?;
+            let body = probe(&config.http.bind, path, timeout)?;
             writeln!(std::io::stdout().lock(), "{body}")?;
             Ok(())
         }
@@ -371,9 +379,9 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Mail(MailCommand::Test { to }) => {
             let config = effective(config)?;
             let email = Email::parse(&to).context("--to")?;
-            let transport = pwreset_infra::mail::transport(&config.mail, &config.mail_from)
+            let transport = pwreset_infra::mail::transport(&config.mail.target, &config.mail.from)
                 .context("PWRESET_MAIL")?;
-            let site = &config.site_name;
+            let site = &config.site.name;
             let text = format!(
                 "This is a test email from pwreset for {site}. If it reached you, \
                  password reset emails will too.\n"
@@ -389,8 +397,8 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             print_json(&serde_json::json!({
                 "sent": true,
                 "to": email.masked().to_string(),
-                "via": config.mail.redacted(),
-                "from": config.mail_from,
+                "via": config.mail.target.redacted(),
+                "from": config.mail.from,
             }))
         }
         Command::Mail(MailCommand::ExportTemplates { out }) => export_templates(&out),
@@ -435,7 +443,7 @@ fn create_user(config: &Config, args: CreateArgs) -> anyhow::Result<()> {
         group,
         status,
     })?;
-    print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.default_language))
+    print_json(&UserResponse::new(&profile, &*wired.ports.ids, &config.site.default_language))
 }
 
 #[derive(Serialize)]
@@ -449,8 +457,8 @@ struct IssuedToken {
 fn issue_token(config: &Config, email: &str) -> anyhow::Result<()> {
     let email = Email::parse(email).context("--email")?;
     let wired = wire(config, Schema::Require)?;
-    let ttl = chrono::Duration::from_std(config.token_ttl)?;
-    let policy = LinkPolicy { ttl, site_url: wired.config.site_url.clone() };
+    let ttl = chrono::Duration::from_std(config.reset.token_ttl)?;
+    let policy = LinkPolicy { ttl, site_url: wired.config.site.url.clone() };
     let link = IssueResetLink::new(&wired.ports, policy)
         .execute(IssueLinkCommand { email, client: ClientInfo::default(), channel: "cli" })
         .map_err(|e| match e {
@@ -617,9 +625,9 @@ fn migration_status(config: &Config) -> anyhow::Result<()> {
         migrations: Vec<Row>,
     }
     let state_only = config.accounts == AccountsMode::Cloudreve;
-    let migrations: Vec<MigrationState> = match &config.database_url {
+    let migrations: Vec<MigrationState> = match &config.database.url {
         pwreset_infra::DatabaseUrl::Sqlite(path) if !path.exists() => {
-            pwreset_infra::db::embedded_migrations(config.database_url.backend(), state_only)?
+            pwreset_infra::db::embedded_migrations(config.database.url.backend(), state_only)?
         }
         url if state_only => {
             let env = |name: &str| std::env::var(name).ok();
@@ -630,7 +638,7 @@ fn migration_status(config: &Config) -> anyhow::Result<()> {
         url => DieselStore::connect(url, &config.pool_options())?.migration_status()?,
     };
     print_json(&Status {
-        database: config.database_url.redacted(),
+        database: config.database.url.redacted(),
         tables: if state_only { "pwreset_* beside Cloudreve's" } else { "pwreset" },
         pending: migrations.iter().filter(|m| !m.applied).count(),
         migrations: migrations
@@ -734,7 +742,7 @@ fn effective(config: Config) -> anyhow::Result<Config> {
         AccountsMode::Cloudreve => {
             let env = |name: &str| std::env::var(name).ok();
             let site =
-                pwreset_cloudreve::inspect(&config.database_url, &config.pool_options(), &env)?;
+                pwreset_cloudreve::inspect(&config.database.url, &config.pool_options(), &env)?;
             crate::wiring::adopt_cloudreve(&config, &site)
         }
     }
@@ -743,7 +751,7 @@ fn effective(config: Config) -> anyhow::Result<Config> {
 /// Reaches the database, the mail target and Redis (when configured);
 /// changes nothing and sends nothing. Each says what answered, or why not.
 fn connections(config: &Config) -> Vec<(&'static str, anyhow::Result<String>)> {
-    let database = match &config.database_url {
+    let database = match &config.database.url {
         pwreset_infra::DatabaseUrl::Sqlite(path) if !path.exists() => {
             Ok(format!("{} does not exist yet; `pwreset migrate` creates it", path.display()))
         }
@@ -754,12 +762,12 @@ fn connections(config: &Config) -> Vec<(&'static str, anyhow::Result<String>)> {
             })
             .map(|()| format!("{} answers", url.redacted())),
     };
-    let mail = pwreset_infra::mail::check(&config.mail).map_err(anyhow::Error::msg);
+    let mail = pwreset_infra::mail::check(&config.mail.target).map_err(anyhow::Error::msg);
     let mut checks = vec![("database", database), ("mail", mail)];
-    if let Some(url) = &config.redis_url {
+    if let Some(url) = &config.limits.redis_url {
         let redis = pwreset_infra::RedisLimiter::new(&pwreset_infra::RedisSettings {
             url: url.clone(),
-            prefix: config.redis_prefix.clone(),
+            prefix: config.limits.redis_prefix.clone(),
             timeout: std::time::Duration::from_secs(5),
             pool_size: 1,
         })
@@ -827,7 +835,7 @@ fn list_users(
         .flatten();
     let users = profiles
         .iter()
-        .map(|p| UserResponse::new(p, &*wired.ports.ids, &config.default_language))
+        .map(|p| UserResponse::new(p, &*wired.ports.ids, &config.site.default_language))
         .collect();
     print_json(&Page { users, next })
 }
@@ -871,8 +879,11 @@ fn list_outbox(config: &Config, status: OutboxStatusArg, limit: usize) -> anyhow
 
 fn sweep(config: &Config) -> anyhow::Result<()> {
     let wired = wire(config, Schema::Require)?;
-    let report =
-        pwreset_http::runtime::sweep_once(&*wired.store, &*wired.ports.clock, config.retention)?;
+    let report = pwreset_http::runtime::sweep_once(
+        &*wired.store,
+        &*wired.ports.clock,
+        config.reset.retention,
+    )?;
     print_json(&serde_json::json!({ "tokens": report.tokens, "mails": report.mails }))
 }
 

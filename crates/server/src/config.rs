@@ -183,33 +183,87 @@ pub struct Explicit {
     pub mail_from: bool,
 }
 
-/// The effective configuration.
+/// The effective configuration, in sections.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `PWRESET_ACCOUNTS`.
     pub accounts: AccountsMode,
-    /// Which of the settings below were given explicitly.
+    /// Which settings were given explicitly.
     pub explicit: Explicit,
+    /// Where accounts and tokens live.
+    pub database: Database,
+    /// The listeners and what they answer.
+    pub http: Http,
+    /// The site the links and pages belong to.
+    pub site: Site,
+    /// Reset links and the passwords they set.
+    pub reset: Reset,
+    /// The emails and their delivery.
+    pub mail: Mail,
+    /// Rate limits and where they are counted.
+    pub limits: Limits,
+    /// The Cloudreve frontend served at `/`.
+    pub frontend: Frontend,
+    /// `PWRESET_DEBUG`.
+    pub debug: bool,
+    /// `PWRESET_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+/// The database section.
+#[derive(Debug, Clone)]
+pub struct Database {
     /// `PWRESET_DATABASE_URL`.
-    pub database_url: DatabaseUrl,
+    pub url: DatabaseUrl,
     /// `PWRESET_DATABASE_POOL_SIZE`: most database connections per instance
     /// (also the number of storage threads).
-    pub database_pool_size: u32,
+    pub pool_size: u32,
     /// `PWRESET_MIGRATE_ON_START`: whether `serve` applies pending
     /// migrations (otherwise it refuses to start on an out-of-date database).
     pub migrate_on_start: bool,
+    /// `PWRESET_HASHID_SALT`: when unset, the stored (or a generated) salt is used.
+    pub hashid_salt: Option<String>,
+}
+
+/// The HTTP section.
+#[derive(Debug, Clone)]
+pub struct Http {
     /// `PWRESET_BIND`.
     pub bind: String,
     /// `PWRESET_OPS_BIND`: a private listener for `/healthz`, `/readyz`, `/metrics`.
     pub ops_bind: Option<String>,
     /// `PWRESET_METRICS_PUBLIC`: also serve `/metrics` on the public listener.
     pub metrics_public: bool,
-    /// `PWRESET_SITE_URL`: base of the links in emails, no trailing slash.
-    pub site_url: String,
     /// `PWRESET_API_PREFIX`.
     pub api_prefix: String,
-    /// `PWRESET_HASHID_SALT`: when unset, the stored (or a generated) salt is used.
-    pub hashid_salt: Option<String>,
+    /// `PWRESET_TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedProxies,
+    /// The same, as written (for `config check`).
+    pub trusted_proxies_text: String,
+    /// `PWRESET_CLOUDREVE_COMPAT`: answer the Cloudreve web app's calls around the reset pages.
+    pub cloudreve_compat: bool,
+    /// `PWRESET_REVEAL_ACCOUNT_STATE`.
+    pub reveal_account_state: bool,
+    /// `PWRESET_LINK_REQUEST_MIN_TIME`: least time a link request takes to answer.
+    pub link_request_min_time: Duration,
+}
+
+/// The site section: what links, emails and pages say about the site.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// `PWRESET_SITE_URL`: base of the links in emails, no trailing slash.
+    pub url: String,
+    /// `PWRESET_SITE_NAME`: how emails sign and pages are titled.
+    pub name: String,
+    /// `PWRESET_LOGIN_URL`: where the reset page sends people afterwards.
+    pub login_url: String,
+    /// `PWRESET_DEFAULT_LANGUAGE`.
+    pub default_language: String,
+}
+
+/// The reset section: tokens and password hashing.
+#[derive(Debug, Clone)]
+pub struct Reset {
     /// `PWRESET_BCRYPT_COST`.
     pub bcrypt_cost: u32,
     /// `PWRESET_BCRYPT_CONCURRENCY`: most hashes computed at once.
@@ -220,74 +274,67 @@ pub struct Config {
     pub retention: Duration,
     /// `PWRESET_SWEEP_INTERVAL`: how often `serve` sweeps.
     pub sweep_interval: Duration,
-    /// `PWRESET_DEBUG`.
-    pub debug: bool,
-    /// `PWRESET_LOG_FORMAT`.
-    pub log_format: LogFormat,
-    /// `PWRESET_DEFAULT_LANGUAGE`.
-    pub default_language: String,
-    /// `PWRESET_SITE_NAME`: how emails sign and pages are titled.
-    pub site_name: String,
-    /// `PWRESET_LOGIN_URL`: where the reset page sends people afterwards.
-    pub login_url: String,
+}
+
+/// The mail section.
+#[derive(Debug, Clone)]
+pub struct Mail {
     /// `PWRESET_MAIL`.
-    pub mail: MailTarget,
+    pub target: MailTarget,
     /// `PWRESET_MAIL_FROM`.
-    pub mail_from: String,
+    pub from: String,
+    /// `PWRESET_TEMPLATES_DIR`: the email templates, the built-in ones with
+    /// those of the folder on top, loaded and tried when the configuration is read.
+    pub templates: pwreset_infra::MailTemplates,
     /// `PWRESET_MAIL_MAX_ATTEMPTS`.
-    pub mail_max_attempts: u32,
+    pub max_attempts: u32,
     /// `PWRESET_MAIL_RETRY_BASE`: wait after the first failed delivery, doubled each time.
-    pub mail_retry_base: Duration,
+    pub retry_base: Duration,
     /// `PWRESET_MAIL_POLL`: how often the outbox is checked without a wake-up.
-    pub mail_poll: Duration,
+    pub poll: Duration,
     /// `PWRESET_MAIL_LEASE`: how long a claim on an email lasts unless its
     /// claimer renews it (every third of this while sending); after a crash
     /// another instance sends it once this passes.
-    pub mail_lease: Duration,
-    /// `PWRESET_REVEAL_ACCOUNT_STATE`.
-    pub reveal_account_state: bool,
-    /// `PWRESET_LINK_REQUEST_MIN_TIME`: least time a link request takes to answer.
-    pub link_request_min_time: Duration,
+    pub lease: Duration,
+}
+
+/// The limits section.
+#[derive(Debug, Clone)]
+pub struct Limits {
     /// `PWRESET_RATE_LIMIT` and `PWRESET_RATE_LIMIT_*`.
-    pub rate_limits: RateLimits,
+    pub rates: RateLimits,
     /// `PWRESET_REDIS_URL`: keep the rate limits in Redis, shared by every instance.
     pub redis_url: Option<String>,
     /// `PWRESET_REDIS_PREFIX`: prepended to every Redis key.
     pub redis_prefix: String,
     /// `PWRESET_REDIS_TIMEOUT`: longest wait for Redis before a check is decided in memory.
     pub redis_timeout: Duration,
-    /// `PWRESET_TRUSTED_PROXIES`.
-    pub trusted_proxies: TrustedProxies,
-    /// The same, as written (for `config check`).
-    pub trusted_proxies_text: String,
-    /// `PWRESET_CLOUDREVE_COMPAT`: answer the Cloudreve web app's calls around the reset pages.
-    pub cloudreve_compat: bool,
+}
+
+/// The frontend section: a prebuilt Cloudreve frontend and what it shows.
+#[derive(Debug, Clone)]
+pub struct Frontend {
     /// `PWRESET_FRONTEND_DIR`: a prebuilt Cloudreve frontend to serve at `/`.
-    pub frontend_dir: Option<std::path::PathBuf>,
-    /// `PWRESET_TEMPLATES_DIR`: the email templates, the built-in ones with
-    /// those of the folder on top, loaded and tried when the configuration is read.
-    pub mail_templates: pwreset_infra::MailTemplates,
+    pub dir: Option<std::path::PathBuf>,
     /// `PWRESET_SITE_DESCRIPTION`: the frontend's `{siteDes}`.
     pub site_description: String,
     /// `PWRESET_SITE_SCRIPT`: the frontend's `{siteScript}` (HTML, inserted as is).
     pub site_script: String,
-    /// `PWRESET_SITE_LOGO` and `PWRESET_SITE_LOGO_LIGHT`: logos the app shows.
-    pub site_logo: String,
-    /// See `site_logo`.
-    pub site_logo_light: String,
-    /// `PWRESET_PWA_SMALL_ICON` and `PWRESET_PWA_MEDIUM_ICON`: the frontend's icons.
+    /// `PWRESET_SITE_LOGO`: the logo the app shows.
+    pub logo: String,
+    /// `PWRESET_SITE_LOGO_LIGHT`: the logo on a light theme.
+    pub logo_light: String,
+    /// `PWRESET_PWA_SMALL_ICON`.
     pub pwa_small_icon: String,
-    /// See `pwa_small_icon`.
+    /// `PWRESET_PWA_MEDIUM_ICON`.
     pub pwa_medium_icon: String,
-    /// `PWRESET_PWA_LARGE_ICON`, `PWRESET_PWA_DISPLAY`,
-    /// `PWRESET_PWA_THEME_COLOR`, `PWRESET_PWA_BACKGROUND_COLOR`: the rest of
-    /// the frontend's `/manifest.json`.
+    /// `PWRESET_PWA_LARGE_ICON`.
     pub pwa_large_icon: String,
-    /// See `pwa_large_icon`.
+    /// `PWRESET_PWA_DISPLAY`.
     pub pwa_display: String,
-    /// See `pwa_large_icon`.
+    /// `PWRESET_PWA_THEME_COLOR`.
     pub pwa_theme_color: String,
-    /// See `pwa_large_icon`.
+    /// `PWRESET_PWA_BACKGROUND_COLOR`.
     pub pwa_background_color: String,
 }
 
@@ -390,7 +437,7 @@ impl Config {
     /// # Errors
     /// The setting whose folder cannot be written.
     pub fn check_environment(&self) -> Result<(), ConfigError> {
-        if let DatabaseUrl::Sqlite(path) = &self.database_url {
+        if let DatabaseUrl::Sqlite(path) = &self.database.url {
             let dir = path
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -402,7 +449,7 @@ impl Config {
         // (In Cloudreve mode an unset PWRESET_MAIL means Cloudreve's SMTP
         // server, so the default folder is never used.)
         let default_replaced = self.accounts == AccountsMode::Cloudreve && !self.explicit.mail;
-        if let MailTarget::File(dir) = &self.mail
+        if let MailTarget::File(dir) = &self.mail.target
             && !default_replaced
         {
             writable(dir).map_err(|e| bad("PWRESET_MAIL", e))?;
@@ -417,30 +464,30 @@ impl Config {
         };
         let secret =
             |set: bool| if set { "(set, hidden)".to_owned() } else { "(not set)".to_owned() };
-        let limits_on = self.rate_limits != RateLimits::off();
+        let limits_on = self.limits.rates != RateLimits::off();
         vec![
             ("PWRESET_ACCOUNTS", self.accounts.as_str().to_owned()),
-            ("PWRESET_DATABASE_URL", self.database_url.redacted()),
-            ("PWRESET_DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
-            ("PWRESET_MIGRATE_ON_START", self.migrate_on_start.to_string()),
-            ("PWRESET_BIND", self.bind.clone()),
-            ("PWRESET_OPS_BIND", self.ops_bind.clone().unwrap_or_default()),
-            ("PWRESET_METRICS_PUBLIC", self.metrics_public.to_string()),
-            ("PWRESET_SITE_URL", self.site_url.clone()),
-            ("PWRESET_API_PREFIX", self.api_prefix.clone()),
+            ("PWRESET_DATABASE_URL", self.database.url.redacted()),
+            ("PWRESET_DATABASE_POOL_SIZE", self.database.pool_size.to_string()),
+            ("PWRESET_MIGRATE_ON_START", self.database.migrate_on_start.to_string()),
+            ("PWRESET_BIND", self.http.bind.clone()),
+            ("PWRESET_OPS_BIND", self.http.ops_bind.clone().unwrap_or_default()),
+            ("PWRESET_METRICS_PUBLIC", self.http.metrics_public.to_string()),
+            ("PWRESET_SITE_URL", self.site.url.clone()),
+            ("PWRESET_API_PREFIX", self.http.api_prefix.clone()),
             (
                 "PWRESET_HASHID_SALT",
-                if self.hashid_salt.is_some() {
+                if self.database.hashid_salt.is_some() {
                     secret(true)
                 } else {
                     "(stored in the database)".into()
                 },
             ),
-            ("PWRESET_BCRYPT_COST", self.bcrypt_cost.to_string()),
-            ("PWRESET_BCRYPT_CONCURRENCY", self.bcrypt_concurrency.to_string()),
-            ("PWRESET_TOKEN_TTL", duration::format(self.token_ttl)),
-            ("PWRESET_RETENTION", duration::format(self.retention)),
-            ("PWRESET_SWEEP_INTERVAL", duration::format(self.sweep_interval)),
+            ("PWRESET_BCRYPT_COST", self.reset.bcrypt_cost.to_string()),
+            ("PWRESET_BCRYPT_CONCURRENCY", self.reset.bcrypt_concurrency.to_string()),
+            ("PWRESET_TOKEN_TTL", duration::format(self.reset.token_ttl)),
+            ("PWRESET_RETENTION", duration::format(self.reset.retention)),
+            ("PWRESET_SWEEP_INTERVAL", duration::format(self.reset.sweep_interval)),
             ("PWRESET_DEBUG", self.debug.to_string()),
             (
                 "PWRESET_LOG_FORMAT",
@@ -450,68 +497,69 @@ impl Config {
                 }
                 .into(),
             ),
-            ("PWRESET_DEFAULT_LANGUAGE", self.default_language.clone()),
-            ("PWRESET_SITE_NAME", self.site_name.clone()),
-            ("PWRESET_LOGIN_URL", self.login_url.clone()),
-            ("PWRESET_MAIL", self.mail.redacted()),
-            ("PWRESET_MAIL_FROM", self.mail_from.clone()),
+            ("PWRESET_DEFAULT_LANGUAGE", self.site.default_language.clone()),
+            ("PWRESET_SITE_NAME", self.site.name.clone()),
+            ("PWRESET_LOGIN_URL", self.site.login_url.clone()),
+            ("PWRESET_MAIL", self.mail.target.redacted()),
+            ("PWRESET_MAIL_FROM", self.mail.from.clone()),
             (
                 "PWRESET_TEMPLATES_DIR",
-                match self.mail_templates.dir() {
+                match self.mail.templates.dir() {
                     Some(dir) => format!(
                         "{} (languages: {})",
                         dir.display(),
-                        self.mail_templates.languages().join(", ")
+                        self.mail.templates.languages().join(", ")
                     ),
                     None => "(not set: built-in templates, en-US and zh-CN)".into(),
                 },
             ),
-            ("PWRESET_MAIL_MAX_ATTEMPTS", self.mail_max_attempts.to_string()),
-            ("PWRESET_MAIL_RETRY_BASE", duration::format(self.mail_retry_base)),
-            ("PWRESET_MAIL_POLL", duration::format(self.mail_poll)),
-            ("PWRESET_MAIL_LEASE", duration::format(self.mail_lease)),
-            ("PWRESET_REVEAL_ACCOUNT_STATE", self.reveal_account_state.to_string()),
-            ("PWRESET_LINK_REQUEST_MIN_TIME", duration::format(self.link_request_min_time)),
+            ("PWRESET_MAIL_MAX_ATTEMPTS", self.mail.max_attempts.to_string()),
+            ("PWRESET_MAIL_RETRY_BASE", duration::format(self.mail.retry_base)),
+            ("PWRESET_MAIL_POLL", duration::format(self.mail.poll)),
+            ("PWRESET_MAIL_LEASE", duration::format(self.mail.lease)),
+            ("PWRESET_REVEAL_ACCOUNT_STATE", self.http.reveal_account_state.to_string()),
+            ("PWRESET_LINK_REQUEST_MIN_TIME", duration::format(self.http.link_request_min_time)),
             ("PWRESET_RATE_LIMIT", if limits_on { "on" } else { "off" }.into()),
-            ("PWRESET_RATE_LIMIT_REQUEST_PER_IP", limit(self.rate_limits.request_per_ip)),
-            ("PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL", limit(self.rate_limits.request_per_email)),
-            ("PWRESET_RATE_LIMIT_RESET_PER_IP", limit(self.rate_limits.reset_per_ip)),
-            ("PWRESET_RATE_LIMIT_RESET_PER_USER", limit(self.rate_limits.reset_per_user)),
-            ("PWRESET_RATE_LIMIT_IPV6_PREFIX", self.rate_limits.ipv6_prefix.to_string()),
+            ("PWRESET_RATE_LIMIT_REQUEST_PER_IP", limit(self.limits.rates.request_per_ip)),
+            ("PWRESET_RATE_LIMIT_REQUEST_PER_EMAIL", limit(self.limits.rates.request_per_email)),
+            ("PWRESET_RATE_LIMIT_RESET_PER_IP", limit(self.limits.rates.reset_per_ip)),
+            ("PWRESET_RATE_LIMIT_RESET_PER_USER", limit(self.limits.rates.reset_per_user)),
+            ("PWRESET_RATE_LIMIT_IPV6_PREFIX", self.limits.rates.ipv6_prefix.to_string()),
             (
                 "PWRESET_REDIS_URL",
-                self.redis_url.as_deref().map_or_else(
+                self.limits.redis_url.as_deref().map_or_else(
                     || "(not set: limits per instance)".into(),
                     pwreset_infra::redact::url_password,
                 ),
             ),
-            ("PWRESET_REDIS_PREFIX", self.redis_prefix.clone()),
-            ("PWRESET_REDIS_TIMEOUT", duration::format(self.redis_timeout)),
-            ("PWRESET_TRUSTED_PROXIES", self.trusted_proxies_text.clone()),
-            ("PWRESET_CLOUDREVE_COMPAT", self.cloudreve_compat.to_string()),
+            ("PWRESET_REDIS_PREFIX", self.limits.redis_prefix.clone()),
+            ("PWRESET_REDIS_TIMEOUT", duration::format(self.limits.redis_timeout)),
+            ("PWRESET_TRUSTED_PROXIES", self.http.trusted_proxies_text.clone()),
+            ("PWRESET_CLOUDREVE_COMPAT", self.http.cloudreve_compat.to_string()),
             (
                 "PWRESET_FRONTEND_DIR",
-                self.frontend_dir
+                self.frontend
+                    .dir
                     .as_ref()
                     .map_or_else(|| "(not set)".into(), |d| d.display().to_string()),
             ),
-            ("PWRESET_SITE_DESCRIPTION", self.site_description.clone()),
+            ("PWRESET_SITE_DESCRIPTION", self.frontend.site_description.clone()),
             (
                 "PWRESET_SITE_SCRIPT",
-                if self.site_script.is_empty() {
+                if self.frontend.site_script.is_empty() {
                     String::new()
                 } else {
-                    format!("({} characters)", self.site_script.len())
+                    format!("({} characters)", self.frontend.site_script.len())
                 },
             ),
-            ("PWRESET_SITE_LOGO", self.site_logo.clone()),
-            ("PWRESET_SITE_LOGO_LIGHT", self.site_logo_light.clone()),
-            ("PWRESET_PWA_SMALL_ICON", self.pwa_small_icon.clone()),
-            ("PWRESET_PWA_MEDIUM_ICON", self.pwa_medium_icon.clone()),
-            ("PWRESET_PWA_LARGE_ICON", self.pwa_large_icon.clone()),
-            ("PWRESET_PWA_DISPLAY", self.pwa_display.clone()),
-            ("PWRESET_PWA_THEME_COLOR", self.pwa_theme_color.clone()),
-            ("PWRESET_PWA_BACKGROUND_COLOR", self.pwa_background_color.clone()),
+            ("PWRESET_SITE_LOGO", self.frontend.logo.clone()),
+            ("PWRESET_SITE_LOGO_LIGHT", self.frontend.logo_light.clone()),
+            ("PWRESET_PWA_SMALL_ICON", self.frontend.pwa_small_icon.clone()),
+            ("PWRESET_PWA_MEDIUM_ICON", self.frontend.pwa_medium_icon.clone()),
+            ("PWRESET_PWA_LARGE_ICON", self.frontend.pwa_large_icon.clone()),
+            ("PWRESET_PWA_DISPLAY", self.frontend.pwa_display.clone()),
+            ("PWRESET_PWA_THEME_COLOR", self.frontend.pwa_theme_color.clone()),
+            ("PWRESET_PWA_BACKGROUND_COLOR", self.frontend.pwa_background_color.clone()),
         ]
     }
 
@@ -821,52 +869,50 @@ impl Config {
         Ok(Self {
             accounts,
             explicit,
-            database_url,
-            database_pool_size,
-            migrate_on_start,
-            bind,
-            ops_bind,
-            metrics_public,
-            site_url,
-            api_prefix,
-            hashid_salt,
-            bcrypt_cost,
-            bcrypt_concurrency,
-            token_ttl,
-            retention,
-            sweep_interval,
+            database: Database {
+                url: database_url,
+                pool_size: database_pool_size,
+                migrate_on_start,
+                hashid_salt,
+            },
+            http: Http {
+                bind,
+                ops_bind,
+                metrics_public,
+                api_prefix,
+                trusted_proxies,
+                trusted_proxies_text,
+                cloudreve_compat,
+                reveal_account_state,
+                link_request_min_time,
+            },
+            site: Site { url: site_url, name: site_name, login_url, default_language },
+            reset: Reset { bcrypt_cost, bcrypt_concurrency, token_ttl, retention, sweep_interval },
+            mail: Mail {
+                target: mail,
+                from: mail_from,
+                templates: mail_templates,
+                max_attempts: mail_max_attempts,
+                retry_base: mail_retry_base,
+                poll: mail_poll,
+                lease: mail_lease,
+            },
+            limits: Limits { rates: rate_limits, redis_url, redis_prefix, redis_timeout },
+            frontend: Frontend {
+                dir: frontend_dir,
+                site_description,
+                site_script,
+                logo: site_logo,
+                logo_light: site_logo_light,
+                pwa_small_icon,
+                pwa_medium_icon,
+                pwa_large_icon,
+                pwa_display,
+                pwa_theme_color,
+                pwa_background_color,
+            },
             debug,
             log_format,
-            default_language,
-            site_name,
-            login_url,
-            mail,
-            mail_from,
-            mail_max_attempts,
-            mail_retry_base,
-            mail_poll,
-            mail_lease,
-            reveal_account_state,
-            link_request_min_time,
-            rate_limits,
-            redis_url,
-            redis_prefix,
-            redis_timeout,
-            trusted_proxies,
-            trusted_proxies_text,
-            cloudreve_compat,
-            frontend_dir,
-            mail_templates,
-            site_description,
-            site_script,
-            site_logo,
-            site_logo_light,
-            pwa_small_icon,
-            pwa_medium_icon,
-            pwa_large_icon,
-            pwa_display,
-            pwa_theme_color,
-            pwa_background_color,
         })
     }
 }
@@ -875,7 +921,7 @@ impl Config {
     /// Settings that are fine on a laptop and unsafe facing the internet:
     /// `serve` logs each as a warning when it binds a non-loopback address.
     pub fn unsafe_for_production(&self) -> Vec<String> {
-        let host = self.bind.rsplit_once(':').map_or(self.bind.as_str(), |(h, _)| h);
+        let host = self.http.bind.rsplit_once(':').map_or(self.http.bind.as_str(), |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let loopback = host == "localhost"
             || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
@@ -883,19 +929,19 @@ impl Config {
             return Vec::new();
         }
         let mut warnings = Vec::new();
-        if !self.explicit.site_url && self.site_url == format!("http://{}", self.bind) {
+        if !self.explicit.site_url && self.site.url == format!("http://{}", self.http.bind) {
             warnings.push(format!(
                 "PWRESET_SITE_URL is not set: emailed links point at {}, which people cannot open; \
                  set it to the public https:// address",
-                self.site_url
+                self.site.url
             ));
-        } else if self.site_url.starts_with("http://") {
+        } else if self.site.url.starts_with("http://") {
             warnings.push(format!(
                 "PWRESET_SITE_URL is plain http ({}): reset secrets travel unencrypted",
-                self.site_url
+                self.site.url
             ));
         }
-        match &self.mail {
+        match &self.mail.target {
             MailTarget::File(dir) => warnings.push(format!(
                 "PWRESET_MAIL writes emails to {} and sends none; those files hold live reset links",
                 dir.display()
@@ -915,10 +961,10 @@ impl Config {
             }
             MailTarget::Smtp(_) => {}
         }
-        if self.accounts == AccountsMode::Pwreset && self.bcrypt_cost < 10 {
+        if self.accounts == AccountsMode::Pwreset && self.reset.bcrypt_cost < 10 {
             warnings.push(format!(
                 "PWRESET_BCRYPT_COST={} is below 10: stolen hashes are cheap to crack",
-                self.bcrypt_cost
+                self.reset.bcrypt_cost
             ));
         }
         warnings
@@ -929,8 +975,8 @@ impl Config {
     /// The database pool this configuration asks for.
     pub fn pool_options(&self) -> PoolOptions {
         PoolOptions {
-            max_size: self.database_pool_size,
-            ..PoolOptions::for_backend(self.database_url.backend())
+            max_size: self.database.pool_size,
+            ..PoolOptions::for_backend(self.database.url.backend())
         }
     }
 }
@@ -1055,27 +1101,27 @@ mod tests {
     #[test]
     fn defaults_need_no_configuration() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.database_url, DatabaseUrl::Sqlite(PathBuf::from("./data/pwreset.db")));
-        assert_eq!(c.bind, "127.0.0.1:5212");
-        assert_eq!(c.site_url, "http://127.0.0.1:5212");
-        assert_eq!(c.api_prefix, "/api/v4");
-        assert_eq!(c.bcrypt_cost, 12);
-        assert_eq!(c.token_ttl, Duration::from_secs(3600));
+        assert_eq!(c.database.url, DatabaseUrl::Sqlite(PathBuf::from("./data/pwreset.db")));
+        assert_eq!(c.http.bind, "127.0.0.1:5212");
+        assert_eq!(c.site.url, "http://127.0.0.1:5212");
+        assert_eq!(c.http.api_prefix, "/api/v4");
+        assert_eq!(c.reset.bcrypt_cost, 12);
+        assert_eq!(c.reset.token_ttl, Duration::from_secs(3600));
         assert!(!c.debug);
         assert_eq!(c.log_format, LogFormat::Text);
-        assert_eq!(c.default_language, "en-US");
-        assert_eq!(c.hashid_salt, None);
-        assert_eq!(c.mail, MailTarget::File(PathBuf::from("./data/outbox")));
-        assert_eq!(c.mail_from, "\"pwreset\" <noreply@localhost>");
-        assert_eq!(c.site_name, "pwreset");
-        assert_eq!(c.login_url, "http://127.0.0.1:5212/session");
-        assert!(c.cloudreve_compat);
-        assert_eq!(c.frontend_dir, None);
-        assert!(!c.reveal_account_state);
-        assert_eq!(c.rate_limits, RateLimits::default());
-        assert_eq!(c.trusted_proxies, TrustedProxies::default());
+        assert_eq!(c.site.default_language, "en-US");
+        assert_eq!(c.database.hashid_salt, None);
+        assert_eq!(c.mail.target, MailTarget::File(PathBuf::from("./data/outbox")));
+        assert_eq!(c.mail.from, "\"pwreset\" <noreply@localhost>");
+        assert_eq!(c.site.name, "pwreset");
+        assert_eq!(c.site.login_url, "http://127.0.0.1:5212/session");
+        assert!(c.http.cloudreve_compat);
+        assert_eq!(c.frontend.dir, None);
+        assert!(!c.http.reveal_account_state);
+        assert_eq!(c.limits.rates, RateLimits::default());
+        assert_eq!(c.http.trusted_proxies, TrustedProxies::default());
         assert_eq!(
-            (c.mail_max_attempts, c.mail_retry_base, c.mail_poll),
+            (c.mail.max_attempts, c.mail.retry_base, c.mail.poll),
             (8, Duration::from_secs(30), Duration::from_secs(5))
         );
     }
@@ -1103,18 +1149,18 @@ mod tests {
             ("PWRESET_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
         ])
         .unwrap();
-        assert_eq!(c.mail_from, "\"My Drive\" <noreply@drive.example.com>");
-        assert!(matches!(c.mail, MailTarget::Smtp(_)));
-        assert!(c.reveal_account_state);
+        assert_eq!(c.mail.from, "\"My Drive\" <noreply@drive.example.com>");
+        assert!(matches!(c.mail.target, MailTarget::Smtp(_)));
+        assert!(c.http.reveal_account_state);
         assert_eq!(
-            c.rate_limits.request_per_email,
+            c.limits.rates.request_per_email,
             Some(Limit { max: 3, per: Duration::from_secs(3600) })
         );
-        assert_eq!(c.rate_limits.reset_per_ip, None);
-        assert_eq!(c.rate_limits.request_per_ip, RateLimits::default().request_per_ip);
-        assert_eq!(c.trusted_proxies.0.len(), 2);
+        assert_eq!(c.limits.rates.reset_per_ip, None);
+        assert_eq!(c.limits.rates.request_per_ip, RateLimits::default().request_per_ip);
+        assert_eq!(c.http.trusted_proxies.0.len(), 2);
         let off = config(&[("PWRESET_RATE_LIMIT", "off")]).unwrap();
-        assert_eq!(off.rate_limits, RateLimits::off());
+        assert_eq!(off.limits.rates, RateLimits::off());
     }
 
     #[test]
@@ -1130,13 +1176,13 @@ mod tests {
             ("PWRESET_HASHID_SALT", "salt"),
         ])
         .unwrap();
-        assert_eq!(c.site_url, "https://drive.example.com");
-        assert_eq!(c.api_prefix, "/api/v4");
-        assert_eq!(c.token_ttl, Duration::from_secs(9000));
-        assert_eq!(c.bcrypt_cost, 10);
+        assert_eq!(c.site.url, "https://drive.example.com");
+        assert_eq!(c.http.api_prefix, "/api/v4");
+        assert_eq!(c.reset.token_ttl, Duration::from_secs(9000));
+        assert_eq!(c.reset.bcrypt_cost, 10);
         assert!(c.debug);
         assert_eq!(c.log_format, LogFormat::Json);
-        assert_eq!(c.hashid_salt.as_deref(), Some("salt"));
+        assert_eq!(c.database.hashid_salt.as_deref(), Some("salt"));
     }
 
     #[test]
@@ -1160,9 +1206,12 @@ mod tests {
                 .or_else(|| settings.get(name).cloned())
         })
         .unwrap();
-        assert_eq!((c.bcrypt_cost, c.token_ttl, c.debug), (10, Duration::from_secs(7200), true));
-        assert_eq!(c.site_name, "From env", "the environment wins");
-        assert_eq!(c.trusted_proxies.0.len(), 2);
+        assert_eq!(
+            (c.reset.bcrypt_cost, c.reset.token_ttl, c.debug),
+            (10, Duration::from_secs(7200), true)
+        );
+        assert_eq!(c.site.name, "From env", "the environment wins");
+        assert_eq!(c.http.trusted_proxies.0.len(), 2);
 
         for (text, expected) in [
             ("bcrypt_cots = 10", "unknown setting \"bcrypt_cots\""),

@@ -30,18 +30,18 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests
 /// and stops the mail worker.
 pub fn serve(config: Config) -> anyhow::Result<()> {
-    let schema = if config.migrate_on_start { Schema::Migrate } else { Schema::Require };
+    let schema = if config.database.migrate_on_start { Schema::Migrate } else { Schema::Require };
     let mut wired = wire(&config, schema)?;
     // In Cloudreve mode the Cloudreve's settings fill in what was not set.
     let config = wired.config.clone();
     let refusals = wired.buffer_refusals()?;
     let metrics = Arc::new(Metrics::default());
-    let transport =
-        pwreset_infra::mail::transport(&config.mail, &config.mail_from).context("PWRESET_MAIL")?;
+    let transport = pwreset_infra::mail::transport(&config.mail.target, &config.mail.from)
+        .context("PWRESET_MAIL")?;
     let retry = RetryPolicy {
-        max_attempts: config.mail_max_attempts,
-        first_retry: config.mail_retry_base,
-        lease: config.mail_lease,
+        max_attempts: config.mail.max_attempts,
+        first_retry: config.mail.retry_base,
+        lease: config.mail.lease,
         ..RetryPolicy::default()
     };
     let runtime = Runtime::start_with_metrics(
@@ -51,28 +51,28 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         wired.ports.clock.clone(),
         RuntimeSettings {
             retry,
-            mail_poll: config.mail_poll,
-            retention: config.retention,
-            sweep_interval: config.sweep_interval,
+            mail_poll: config.mail.poll,
+            retention: config.reset.retention,
+            sweep_interval: config.reset.sweep_interval,
         },
         metrics.clone(),
     )
     .context("cannot start the mail worker and sweeper")?;
 
-    let ttl = chrono::Duration::from_std(config.token_ttl)?;
+    let ttl = chrono::Duration::from_std(config.reset.token_ttl)?;
     let settings = ApiSettings {
-        prefix: config.api_prefix.clone(),
+        prefix: config.http.api_prefix.clone(),
         debug: config.debug,
-        default_language: config.default_language.clone(),
-        link: LinkPolicy { ttl, site_url: config.site_url.clone() },
-        reveal_account_state: config.reveal_account_state,
-        link_request_min_time: config.link_request_min_time,
-        rate_limits: config.rate_limits.clone(),
-        trusted_proxies: config.trusted_proxies.clone(),
-        cloudreve_compat: config.cloudreve_compat.then(|| CompatSettings {
-            site_title: config.site_name.clone(),
-            logo: config.site_logo.clone(),
-            logo_light: config.site_logo_light.clone(),
+        default_language: config.site.default_language.clone(),
+        link: LinkPolicy { ttl, site_url: config.site.url.clone() },
+        reveal_account_state: config.http.reveal_account_state,
+        link_request_min_time: config.http.link_request_min_time,
+        rate_limits: config.limits.rates.clone(),
+        trusted_proxies: config.http.trusted_proxies.clone(),
+        cloudreve_compat: config.http.cloudreve_compat.then(|| CompatSettings {
+            site_title: config.site.name.clone(),
+            logo: config.frontend.logo.clone(),
+            logo_light: config.frontend.logo_light.clone(),
         }),
         // One thread per pooled connection: none ever waits for a connection,
         // and requests beyond that wait their turn in order, no longer in all
@@ -81,12 +81,12 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         storage_wait: wired.store.pool().connection_timeout(),
         // Hashing on at most PWRESET_BCRYPT_CONCURRENCY threads, whichever
         // hasher the accounts use.
-        hash_threads: config.bcrypt_concurrency,
+        hash_threads: config.reset.bcrypt_concurrency,
         hash_wait: pwreset_http::DEFAULT_HASH_WAIT,
         pages: PageSettings {
-            site_name: config.site_name.clone(),
-            login_url: config.login_url.clone(),
-            default_language: Language::from_tag(&config.default_language)
+            site_name: config.site.name.clone(),
+            login_url: config.site.login_url.clone(),
+            default_language: Language::from_tag(&config.site.default_language)
                 .unwrap_or(Language::EnUs),
         },
     };
@@ -100,35 +100,35 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         .with_metrics(metrics.clone())
         .with_probe(Arc::new(probe))
         .with_storage_deadline(Arc::new(CheckoutDeadline));
-    if let Some(url) = &config.redis_url {
+    if let Some(url) = &config.limits.redis_url {
         let limiter = RedisLimiter::new(&RedisSettings {
             url: url.clone(),
-            prefix: config.redis_prefix.clone(),
-            timeout: config.redis_timeout,
+            prefix: config.limits.redis_prefix.clone(),
+            timeout: config.limits.redis_timeout,
             pool_size: REDIS_POOL_SIZE,
         })
         .context("PWRESET_REDIS_URL")?;
         tracing::info!(
             redis = %pwreset_infra::redact::url_password(url),
-            prefix = %config.redis_prefix,
+            prefix = %config.limits.redis_prefix,
             "rate limits are shared through Redis by every instance"
         );
-        state = state.with_shared_limits(Arc::new(limiter), config.redis_timeout);
+        state = state.with_shared_limits(Arc::new(limiter), config.limits.redis_timeout);
     }
     let state = web::Data::new(state);
-    let frontend = match &config.frontend_dir {
+    let frontend = match &config.frontend.dir {
         Some(dir) => Some(web::Data::new(
             Frontend::load(&FrontendSettings {
                 dir: dir.clone(),
-                site_name: config.site_name.clone(),
-                site_description: config.site_description.clone(),
-                site_script: config.site_script.clone(),
-                pwa_small_icon: config.pwa_small_icon.clone(),
-                pwa_medium_icon: config.pwa_medium_icon.clone(),
-                pwa_large_icon: config.pwa_large_icon.clone(),
-                pwa_display: config.pwa_display.clone(),
-                pwa_theme_color: config.pwa_theme_color.clone(),
-                pwa_background_color: config.pwa_background_color.clone(),
+                site_name: config.site.name.clone(),
+                site_description: config.frontend.site_description.clone(),
+                site_script: config.frontend.site_script.clone(),
+                pwa_small_icon: config.frontend.pwa_small_icon.clone(),
+                pwa_medium_icon: config.frontend.pwa_medium_icon.clone(),
+                pwa_large_icon: config.frontend.pwa_large_icon.clone(),
+                pwa_display: config.frontend.pwa_display.clone(),
+                pwa_theme_color: config.frontend.pwa_theme_color.clone(),
+                pwa_background_color: config.frontend.pwa_background_color.clone(),
             })
             .with_context(|| format!("PWRESET_FRONTEND_DIR: cannot load {}", dir.display()))?,
         )),
@@ -146,12 +146,12 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     for warning in config.unsafe_for_production() {
         tracing::warn!("{warning}");
     }
-    if config.reveal_account_state {
+    if config.http.reveal_account_state {
         tracing::warn!(
             "PWRESET_REVEAL_ACCOUNT_STATE=true: link requests tell strangers which addresses have accounts"
         );
     }
-    let metrics_public = config.metrics_public;
+    let metrics_public = config.http.metrics_public;
     if metrics_public {
         tracing::warn!(
             "PWRESET_METRICS_PUBLIC=true: /metrics on the public listener tells readers which addresses have accounts"
@@ -180,20 +180,20 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         // A client has this long to send its request head; idle connections close.
         .client_request_timeout(Duration::from_secs(10))
         .keep_alive(Duration::from_secs(30))
-        .bind(&config.bind)
-        .with_context(|| format!("PWRESET_BIND: cannot listen on {}", config.bind))?;
+        .bind(&config.http.bind)
+        .with_context(|| format!("PWRESET_BIND: cannot listen on {}", config.http.bind))?;
         for addr in server.addrs() {
             tracing::info!(
                 address = %addr,
-                database = %config.database_url.redacted(),
-                mail = %config.mail.redacted(),
-                site_url = %config.site_url,
-                api_prefix = %config.api_prefix,
-                token_ttl = %crate::duration::format(config.token_ttl),
+                database = %config.database.url.redacted(),
+                mail = %config.mail.target.redacted(),
+                site_url = %config.site.url,
+                api_prefix = %config.http.api_prefix,
+                token_ttl = %crate::duration::format(config.reset.token_ttl),
                 "pwreset listening"
             );
         }
-        let ops = match &config.ops_bind {
+        let ops = match &config.http.ops_bind {
             Some(ops_bind) => {
                 let ops = HttpServer::new(move || {
                     App::new()

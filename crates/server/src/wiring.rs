@@ -110,13 +110,13 @@ fn require_current(store: &DieselStore) -> anyhow::Result<()> {
 /// the hashid salt and builds the ports.
 pub fn wire(config: &Config, schema: Schema) -> anyhow::Result<Wired> {
     if schema == Schema::Require
-        && let pwreset_infra::DatabaseUrl::Sqlite(path) = &config.database_url
+        && let pwreset_infra::DatabaseUrl::Sqlite(path) = &config.database.url
         && !path.exists()
     {
         bail!(not_migrated(&format!("{} does not exist", path.display())));
     }
-    let hasher = BcryptHasher::new(config.bcrypt_cost).context("PWRESET_BCRYPT_COST")?;
-    let language = Language::from_tag(&config.default_language).unwrap_or(Language::EnUs);
+    let hasher = BcryptHasher::new(config.reset.bcrypt_cost).context("PWRESET_BCRYPT_COST")?;
+    let language = Language::from_tag(&config.site.default_language).unwrap_or(Language::EnUs);
     let options = config.pool_options();
     let (store, salt, config, mail, passwords): (
         _,
@@ -126,30 +126,30 @@ pub fn wire(config: &Config, schema: Schema) -> anyhow::Result<Wired> {
         Arc<dyn PasswordHasher>,
     ) = match config.accounts {
         AccountsMode::Pwreset => {
-            let store = DieselStore::connect(&config.database_url, &options)?;
+            let store = DieselStore::connect(&config.database.url, &options)?;
             migrate_or_require(&store, schema)?;
-            let salt = store.ensure_hashid_salt(config.hashid_salt.as_deref())?;
+            let salt = store.ensure_hashid_salt(config.database.hashid_salt.as_deref())?;
             let mail = Arc::new(TemplateComposer::with_templates(
-                config.site_name.clone(),
+                config.site.name.clone(),
                 language,
-                config.mail_templates.clone(),
+                config.mail.templates.clone(),
             ));
             (Arc::new(store), salt, config.clone(), mail, Arc::new(hasher))
         }
         AccountsMode::Cloudreve => {
             let env = |name: &str| std::env::var(name).ok();
-            let site = pwreset_cloudreve::open_unmigrated(&config.database_url, &options, &env)?;
+            let site = pwreset_cloudreve::open_unmigrated(&config.database.url, &options, &env)?;
             migrate_or_require(&site.store, schema)?;
             let config = adopt_cloudreve(config, &site.settings)?;
             let own = TemplateComposer::with_templates(
-                config.site_name.clone(),
+                config.site.name.clone(),
                 language,
-                config.mail_templates.clone(),
+                config.mail.templates.clone(),
             );
             // A templates folder the operator names wins over the site's
             // own reset template, as every PWRESET_* setting wins over
             // Cloudreve's settings.
-            let composer: Arc<dyn MailComposer> = if config.mail_templates.dir().is_some() {
+            let composer: Arc<dyn MailComposer> = if config.mail.templates.dir().is_some() {
                 tracing::info!(
                     "working on a Cloudreve V4 database's accounts, with PWRESET_TEMPLATES_DIR's emails"
                 );
@@ -158,8 +158,8 @@ pub fn wire(config: &Config, schema: Schema) -> anyhow::Result<Wired> {
                 let composer = pwreset_cloudreve::CloudreveComposer::new(
                     site.settings.reset_template.as_deref(),
                     pwreset_cloudreve::mail::SiteContext {
-                        name: config.site_name.clone(),
-                        url: config.site_url.clone(),
+                        name: config.site.name.clone(),
+                        url: config.site.url.clone(),
                         logo: site.settings.logo.clone().unwrap_or_default(),
                     },
                     own,
@@ -197,7 +197,7 @@ pub fn adopt_cloudreve(
     site: &pwreset_cloudreve::SiteSettings,
 ) -> anyhow::Result<Config> {
     let mut config = config.clone();
-    if config.hashid_salt.as_ref().is_some_and(|salt| *salt != site.hash_id_salt) {
+    if config.database.hashid_salt.as_ref().is_some_and(|salt| *salt != site.hash_id_salt) {
         bail!(
             "PWRESET_HASHID_SALT differs from the Cloudreve's hash_id_salt: every \
              link would name the wrong user. Unset it"
@@ -207,31 +207,31 @@ pub fn adopt_cloudreve(
         if let Some(url) = &site.site_url {
             let url = url.trim().trim_end_matches('/');
             if url.starts_with("http://") || url.starts_with("https://") {
-                config.site_url = url.to_owned();
+                config.site.url = url.to_owned();
             } else {
                 tracing::warn!(site_url = %url, "Cloudreve's siteURL is not an http(s) URL; set PWRESET_SITE_URL");
             }
         }
         if !config.explicit.login_url {
-            config.login_url = format!("{}/session", config.site_url);
+            config.site.login_url = format!("{}/session", config.site.url);
         }
     }
     if !config.explicit.site_name
         && let Some(name) = &site.site_name
     {
-        config.site_name = name.trim().to_owned();
+        config.site.name = name.trim().to_owned();
     }
     if !config.explicit.mail {
         let url = site.smtp.url().context(
             "the Cloudreve has no mail server configured (smtpHost); configure one in its \
              admin panel or set PWRESET_MAIL",
         )?;
-        config.mail = MailTarget::parse(&url).context("Cloudreve's SMTP settings")?;
+        config.mail.target = MailTarget::parse(&url).context("Cloudreve's SMTP settings")?;
     }
     if !config.explicit.mail_from {
-        config.mail_from =
+        config.mail.from =
             site.smtp.from().filter(|from| pwreset_infra::mail::is_mailbox(from)).unwrap_or_else(
-                || crate::config::default_sender(&config.site_name, &config.site_url),
+                || crate::config::default_sender(&config.site.name, &config.site.url),
             );
     }
     Ok(config)
