@@ -405,6 +405,22 @@ pub fn default_sender(site_name: &str, site_url: &str) -> String {
     format!("\"{name}\" <noreply@{host}>")
 }
 
+/// A number within `range`; otherwise "must be {what} from {start} to {end}".
+fn in_range<T>(
+    setting: &'static str,
+    raw: &str,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    raw.trim().parse::<T>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+        let (start, end) = (range.start(), range.end());
+        bad(setting, format!("must be {what} from {start} to {end}, got {raw:?}"))
+    })
+}
+
 fn parse_bool(setting: &'static str, raw: &str) -> Result<bool, ConfigError> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -595,16 +611,7 @@ impl Config {
 
         let database_pool_size = match get("PWRESET_DATABASE_POOL_SIZE") {
             None => PoolOptions::for_backend(database_url.backend()).max_size,
-            Some(raw) => {
-                raw.trim().parse::<u32>().ok().filter(|n| (1..=256).contains(n)).ok_or_else(
-                    || {
-                        bad(
-                            "PWRESET_DATABASE_POOL_SIZE",
-                            format!("must be a whole number from 1 to 256, got {raw:?}"),
-                        )
-                    },
-                )?
-            }
+            Some(raw) => in_range("PWRESET_DATABASE_POOL_SIZE", &raw, 1..=256, "a whole number")?,
         };
 
         let bind = value("PWRESET_BIND").unwrap_or_default().trim().to_owned();
@@ -656,13 +663,7 @@ impl Config {
         }
 
         let raw = value("PWRESET_BCRYPT_COST").unwrap_or_default();
-        let bcrypt_cost =
-            raw.trim().parse::<u32>().ok().filter(|c| COST_RANGE.contains(c)).ok_or_else(|| {
-                bad(
-                    "PWRESET_BCRYPT_COST",
-                    format!("must be a whole number from 4 to 31, got {raw:?}"),
-                )
-            })?;
+        let bcrypt_cost = in_range("PWRESET_BCRYPT_COST", &raw, COST_RANGE, "a whole number")?;
 
         let bcrypt_concurrency = match get("PWRESET_BCRYPT_CONCURRENCY") {
             Some(raw) => raw.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -734,12 +735,7 @@ impl Config {
         }
         let raw = value("PWRESET_MAIL_MAX_ATTEMPTS").unwrap_or_default();
         let mail_max_attempts =
-            raw.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
-                bad(
-                    "PWRESET_MAIL_MAX_ATTEMPTS",
-                    format!("must be a whole number from 1 to 100, got {raw:?}"),
-                )
-            })?;
+            in_range("PWRESET_MAIL_MAX_ATTEMPTS", &raw, 1..=100, "a whole number")?;
         let duration_setting = |name: &'static str| -> Result<Duration, ConfigError> {
             let d = duration::parse(&value(name).unwrap_or_default()).map_err(|e| bad(name, e))?;
             if d.is_zero() { Err(bad(name, "must be longer than 0")) } else { Ok(d) }
@@ -778,12 +774,7 @@ impl Config {
         };
         let raw = value("PWRESET_RATE_LIMIT_IPV6_PREFIX").unwrap_or_default();
         let ipv6_prefix =
-            raw.trim().parse::<u8>().ok().filter(|p| (16..=128).contains(p)).ok_or_else(|| {
-                bad(
-                    "PWRESET_RATE_LIMIT_IPV6_PREFIX",
-                    format!("must be a prefix length from 16 to 128, got {raw:?}"),
-                )
-            })?;
+            in_range("PWRESET_RATE_LIMIT_IPV6_PREFIX", &raw, 16..=128, "a prefix length")?;
         let rate_limits = if limits_on {
             let limit = |name: &'static str| parse_limit(name, &value(name).unwrap_or_default());
             RateLimits {
