@@ -93,21 +93,6 @@ impl Drop for PostgresTestDb {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_name_is_replaced() {
-        assert_eq!(with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-        assert_eq!(
-            with_database("postgres://u@h/test?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
-    }
-}
-
 /// A MySQL/MariaDB database of its own for one test, dropped when this value
 /// is dropped. Same rules as [`PostgresTestDb`], with `PWRESET_TEST_MYSQL_URL`.
 #[cfg(feature = "mysql")]
@@ -203,4 +188,19 @@ pub fn mysql_subject() -> Option<Subject> {
     let db = MysqlTestDb::create()?;
     let store = Arc::new(migrated_store(&DatabaseUrl::parse(&db.url).unwrap()));
     Some(Subject::new(store.clone(), store, db))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
+        assert_eq!(
+            with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
+    }
 }

@@ -11,7 +11,7 @@ use pwreset_domain::ports::{NewUser, UserStore};
 use pwreset_domain::{ResetSecret, UserId, UserProfile, UserStatus};
 use pwreset_infra::DieselStore;
 use pwreset_infra::contract::{ContractHooks, FaultPoint, OutboxRow, Subject};
-use pwreset_infra::db::{Backend, PoolOptions};
+use pwreset_infra::db::PoolOptions;
 
 struct Hooks {
     store: Arc<DieselStore>,
@@ -57,7 +57,7 @@ impl ContractHooks for Hooks {
         match self.store.backend() {
             // ent declares MySQL's times `datetime`: whole seconds.
             #[cfg(feature = "mysql")]
-            Backend::Mysql => chrono::Duration::seconds(1),
+            pwreset_infra::db::Backend::Mysql => chrono::Duration::seconds(1),
             _ => chrono::Duration::microseconds(1),
         }
     }
