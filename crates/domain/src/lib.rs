@@ -6,11 +6,13 @@
 
 #![warn(missing_docs)]
 
+mod chain;
 pub mod model;
 pub mod ports;
 pub mod usecases;
 pub mod values;
 
+pub use chain::error_chain;
 pub use model::{
     AuditKind, AuditRecord, Avatar, ClientInfo, Group, Language, Limit, MailKind, OutgoingMail,
     ResetToken, TokenState, User, UserProfile, UserSettings, UserStatus,

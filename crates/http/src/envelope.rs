@@ -150,7 +150,7 @@ impl ApiError {
     /// sources — logs it once (for server-side failures), and includes it in
     /// the envelope only when `debug` is on.
     pub fn with_cause(mut self, cause: &(dyn std::error::Error + 'static), debug: bool) -> Self {
-        let detail = crate::failure::error_chain(cause);
+        let detail = pwreset_domain::error_chain(cause);
         if self.code.is_internal() {
             tracing::error!(code = self.code as i32, correlation_id = %self.correlation_id, error = %detail, "request failed");
         }

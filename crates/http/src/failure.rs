@@ -110,51 +110,9 @@ const BUSY: Failure =
 
 const INTERNAL: Failure = Failure::new(Code::InternalSetting, "Internal error", "error");
 
-/// `outer: inner: innermost` — an error and every source below it, for logs
-/// and for the command line's last word.
-///
-/// Some libraries (redis, for one) write their cause into their own message
-/// and also return it as the source; a cause its parent's message already
-/// says is said once.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut parent = text.clone();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let said = s.to_string();
-        if !parent.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        parent = said;
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("completing a reset")]
-    struct Outer(#[source] std::io::Error);
-
-    #[test]
-    fn the_chain_is_walked_to_the_root() {
-        let e = Outer(std::io::Error::other("connection reset by peer"));
-        assert_eq!(error_chain(&e), "completing a reset: connection reset by peer");
-    }
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("unreachable: {0}")]
-    struct SaysItsCause(#[source] std::io::Error);
-
-    #[test]
-    fn a_cause_its_parent_already_says_is_said_once() {
-        let e = Outer(std::io::Error::other(SaysItsCause(std::io::Error::other("refused"))));
-        assert_eq!(error_chain(&e), "completing a reset: unreachable: refused");
-    }
 
     #[test]
     fn internal_failures_are_counted_as_errors_and_refusals_by_their_kind() {

@@ -63,7 +63,6 @@ pub use crate::client::{IpNet, TrustedProxies};
 pub use crate::compat::CompatSettings;
 pub use crate::correlation::{CorrelationId, correlation_middleware};
 pub use crate::envelope::{ApiError, Code, Envelope};
-pub use crate::failure::error_chain;
 pub use crate::frontend::{Frontend, FrontendSettings, configure_frontend};
 pub use crate::lane::StorageDeadline;
 pub use crate::metrics::{Kind, Metrics, OpsProbe, Reading};
@@ -72,6 +71,7 @@ pub use crate::pages::PageSettings;
 pub use crate::ratelimit::{Limit, RateLimits};
 pub use crate::state::{ApiState, MailQueuedHook};
 pub use crate::user::{GroupResponse, UserResponse};
+pub use pwreset_domain::error_chain;
 
 /// JSON bodies larger than this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

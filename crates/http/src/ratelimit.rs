@@ -374,7 +374,7 @@ pub(crate) async fn hit(
             at: now,
         };
         if let Err(e) = state.refusals().record(&record) {
-            tracing::warn!(error = %e, "rate-limit hit not audited");
+            tracing::warn!(error = %crate::error_chain(&e), "rate-limit hit not audited");
         }
     })
 }

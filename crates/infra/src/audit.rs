@@ -70,10 +70,10 @@ fn write_loop(
             while let Err(e) = target.record_all(&batch) {
                 if attempt == WRITE_ATTEMPTS {
                     dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    tracing::error!(events = batch.len(), error = %e, "audit events could not be written; dropped");
+                    tracing::error!(events = batch.len(), error = %pwreset_domain::error_chain(&e), "audit events could not be written; dropped");
                     break;
                 }
-                tracing::warn!(events = batch.len(), error = %e, attempt, "audit events not written yet; retrying");
+                tracing::warn!(events = batch.len(), error = %pwreset_domain::error_chain(&e), attempt, "audit events not written yet; retrying");
                 std::thread::sleep(delay);
                 delay *= 2;
                 attempt += 1;

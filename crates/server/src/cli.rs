@@ -685,7 +685,8 @@ fn sources(
         .collect())
 }
 
-/// The long help of `serve`: every setting, its variable and its default.
+/// The long help of `serve`: every setting's variable, its default and
+/// what it sets, from [`pwreset_server::settings::SETTINGS`].
 fn settings_help() -> String {
     use pwreset_server::settings::{Fallback, SETTINGS, plain};
     let width = SETTINGS.iter().map(|s| s.name.len()).max().unwrap_or(0);

@@ -447,8 +447,8 @@ impl Config {
 
     /// Checks the folders the settings name on this machine: the SQLite
     /// file's and a `file:` mail folder must be writable (or creatable).
-    /// Parsing ([`Config::from_lookup`]) never touches the disk; this
-    /// creates and removes a probe file in each.
+    /// Parsing ([`Config::from_lookup`]) writes nothing; this creates and
+    /// removes a probe file in each.
     ///
     /// # Errors
     /// The setting whose folder cannot be written.
@@ -580,8 +580,10 @@ impl Config {
     }
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
-    /// Pure: it reads no file and writes none; [`Config::check_environment`]
-    /// looks at the folders the settings name.
+    /// It writes nothing, and reads only the templates folder and the
+    /// frontend's `index.html` when those are set;
+    /// [`Config::check_environment`] checks that the folders the settings
+    /// name are writable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         // What is set, else the table's default: one parser reads both.
@@ -1118,7 +1120,9 @@ mod tests {
     }
 
     #[test]
-    fn a_default_written_out_changes_nothing() {
+    fn a_fixed_default_written_out_changes_no_value() {
+        // (In Cloudreve mode, setting PWRESET_MAIL or PWRESET_SITE_NAME also
+        // keeps Cloudreve's own from taking their place: `explicit`.)
         let unset = config(&[]).unwrap().describe();
         for setting in settings::SETTINGS {
             if let settings::Fallback::Value(value) = setting.default {

@@ -1,6 +1,6 @@
 //! Every setting in one table: its variable, what it sets, its default and
-//! an example. Parsing ([`crate::config::Config::from_lookup`]) takes the
-//! defaults from here, `config check` lists the settings in this order,
+//! an example. Parsing ([`crate::config::Config::from_lookup`]) takes every
+//! fixed default ([`Fallback::Value`]) from here, `config check` lists the settings in this order,
 //! `serve --help` prints the table, and a test holds the table of
 //! `docs/configuration.md` to [`markdown_table`], so none of them can drift.
 
@@ -112,13 +112,13 @@ pub const SETTINGS: &[Setting] = &[
         name: "PWRESET_RETENTION",
         about: "how long finished tokens and sent mail are kept",
         default: Fallback::Value("7d"),
-        example: "`24h`: how long finished tokens and sent mail are kept",
+        example: "`24h`",
     },
     Setting {
         name: "PWRESET_SWEEP_INTERVAL",
         about: "how often serve deletes what retention lets go",
         default: Fallback::Value("1h"),
-        example: "`10m`: how often `serve` sweeps",
+        example: "`10m`",
     },
     Setting {
         name: "PWRESET_DEBUG",

@@ -58,7 +58,7 @@ impl PeriodicSweeper {
                     Ok(report) => {
                         tracing::info!(tokens = report.tokens, mails = report.mails, "swept")
                     }
-                    Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+                    Err(e) => tracing::warn!(error = %pwreset_domain::error_chain(&e), "sweep failed; will retry"),
                 }
             }
         })?;

@@ -93,7 +93,7 @@ fn drain(deliver: &DeliverMail, batch: usize, metrics: &Metrics) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "mail outbox unavailable; will retry");
+                tracing::error!(error = %pwreset_domain::error_chain(&e), "mail outbox unavailable; will retry");
                 return;
             }
         }

@@ -637,11 +637,7 @@ mod backend_tests {
         let store = match DieselStore::connect(&url, &PoolOptions::for_backend(url.backend())) {
             Ok(store) => store,
             Err(e) => {
-                let chain: Vec<String> =
-                    std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                        .map(ToString::to_string)
-                        .collect();
-                let chain = chain.join(": ");
+                let chain = pwreset_domain::error_chain(&e);
                 if chain.contains("server does not support SSL") {
                     crate::skip::skipped("this PostgreSQL server has TLS off (the sslmode test)");
                     return;
