@@ -80,6 +80,12 @@ container-smoke: ## build the image with podman and try it: SQLite in /data, HEA
 	RUNTIME_PACKAGES="$(IMAGE_PACKAGES)" bash scripts/container-smoke.sh
 
 package: ## package the library crates as publishing would, in dependency order, each built from its package
+	@# cargo verifies each crate against the others' packages through a local
+	@# registry named after this checkout's path, and keeps what it unpacked
+	@# and built from there by version: ours change without a version bump,
+	@# so an earlier run from the same path would be verified against instead.
+	rm -rf "$${CARGO_HOME:-$$HOME/.cargo}"/registry/src/-*/pwreset-*
+	$(CARGO) clean -p pwreset-domain -p pwreset-infra -p pwreset-cloudreve
 	$(CARGO) package -p pwreset-domain -p pwreset-infra -p pwreset-cloudreve -p pwreset-http
 
 lint: ## rustfmt check and clippy with warnings denied
